@@ -1,0 +1,21 @@
+//! `localsa-core`: the InfiniBand Subnet Administration path-resolution engine, without an OS.
+//!
+//! The crate is `#![no_std]` and never allocates. It is split by layer:
+//!
+//! * [`wire`]: views and representations of MADs, the RMPP header, the SA header and the SA
+//!   attributes. Parsing is total: any byte slice yields a value or a typed [`wire::Error`].
+//! * [`time`]: the caller's clock, as plain microsecond counts. Nothing in the core reads a clock.
+//!
+//! Higher layers (RMPP, the PathRecord table and the engine) build on `wire` only.
+#![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![deny(missing_docs)]
+
+#[cfg(test)]
+extern crate std;
+
+#[macro_use]
+mod macros;
+
+pub mod time;
+pub mod wire;

@@ -1,0 +1,273 @@
+//! A whole SA MAD: common header, RMPP header, SA header and attribute data.
+//!
+//! [`SaPacket`] is a checked view over bytes (a single 256-byte MAD, or a reassembled RMPP
+//! transfer of any length); [`SaMad`] holds the decoded headers for building MADs. Records are
+//! read with [`SaPacket::records`], which applies the SA's rules for where records are: one
+//! record for Get/Set/Report and their responses, `AttributeOffset`-spaced records for table
+//! responses, trimmed by RMPP `PayloadLength` when a single segment says how long it is.
+
+use super::attribute_id::AttributeId;
+use super::describe::{Describe, Value, Visitor};
+use super::error::{check_len, Error, Layer, Result};
+use super::method::{Method, MgmtClass, SA_CLASS_VERSION};
+use super::record::{record_len, SaRecord};
+use super::rmpp_header::{RmppFlags, RmppType};
+use super::{mad_header, rmpp_header, sa_header};
+
+/// Bytes in one MAD.
+pub const MAD_LEN: usize = 256;
+/// Offset of the SA data (attributes) in an SA MAD.
+pub const DATA_OFFSET: usize = mad_header::LEN + rmpp_header::LEN + sa_header::LEN;
+/// Bytes of SA data one MAD carries.
+pub const DATA_LEN: usize = MAD_LEN - DATA_OFFSET;
+/// Bytes of RMPP payload one segment carries: the SA header plus the SA data. RMPP's
+/// PayloadLength counts in these units (Linux: `IB_MGMT_RMPP_DATA`).
+pub const SEGMENT_PAYLOAD_LEN: usize = MAD_LEN - mad_header::LEN - rmpp_header::LEN;
+
+/// A checked view of an SA MAD.
+#[derive(Debug, Clone)]
+pub struct SaPacket<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> SaPacket<T> {
+    /// Wraps `buffer` after checking it holds the three headers of an SA MAD with base version 1,
+    /// management class SubnAdm and class version 2.
+    pub fn new_checked(buffer: T) -> Result<SaPacket<T>> {
+        let bytes = buffer.as_ref();
+        let h = mad_header::Header::view(bytes)?;
+        if h.base_version != super::method::MAD_BASE_VERSION {
+            return Err(Error::UnsupportedBaseVersion(h.base_version));
+        }
+        if h.mgmt_class != MgmtClass::SubnAdm.raw() {
+            return Err(Error::WrongClass { expected: MgmtClass::SubnAdm.raw(), found: h.mgmt_class });
+        }
+        if h.class_version != SA_CLASS_VERSION {
+            return Err(Error::UnsupportedClassVersion(h.class_version));
+        }
+        check_len(Layer::RmppHeader, mad_header::LEN + rmpp_header::LEN, bytes.len())?;
+        check_len(Layer::SaHeader, DATA_OFFSET, bytes.len())?;
+        Ok(SaPacket { buffer })
+    }
+
+    /// The wrapped buffer.
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    /// The bytes of the whole MAD.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.buffer.as_ref()
+    }
+
+    /// The common header.
+    pub fn mad_header(&self) -> &mad_header::Header {
+        // Length was checked in `new_checked`; the fallback is never taken.
+        mad_header::Header::view(self.buffer.as_ref()).unwrap_or(&mad_header::Header::ZERO)
+    }
+
+    /// The RMPP header.
+    pub fn rmpp_header(&self) -> &rmpp_header::Header {
+        let bytes = self.buffer.as_ref().get(mad_header::LEN..).unwrap_or(&[]);
+        rmpp_header::Header::view(bytes).unwrap_or(&rmpp_header::Header::ZERO)
+    }
+
+    /// The SA header.
+    pub fn sa_header(&self) -> &sa_header::Header {
+        let bytes = self.buffer.as_ref().get(mad_header::LEN + rmpp_header::LEN..).unwrap_or(&[]);
+        sa_header::Header::view(bytes).unwrap_or(&sa_header::Header::ZERO)
+    }
+
+    /// Everything after the SA header.
+    pub fn data(&self) -> &[u8] {
+        self.buffer.as_ref().get(DATA_OFFSET..).unwrap_or(&[])
+    }
+
+    /// The part of [`Self::data`] that holds records.
+    ///
+    /// * RMPP ACK, STOP and ABORT carry no records.
+    /// * A single-segment RMPP transfer (First and Last set) is cut to its PayloadLength (which
+    ///   counts the SA header); PayloadLength 0 means "not given".
+    /// * A segment of a longer transfer cannot be read alone: [`Error::PartialRmppSegment`].
+    /// * Anything else (a MAD outside RMPP, or a reassembled transfer longer than one MAD) is all
+    ///   records.
+    pub fn record_data(&self) -> Result<&[u8]> {
+        let rmpp = self.rmpp_header();
+        let data = self.data();
+        if !rmpp.is_active() || data.len() > DATA_LEN {
+            return Ok(data);
+        }
+        if RmppType::from_raw(rmpp.rmpp_type) != RmppType::Data {
+            return Ok(&[]);
+        }
+        let flags = rmpp.flags();
+        if !flags.contains(RmppFlags::FIRST | RmppFlags::LAST) {
+            return Err(Error::PartialRmppSegment { segment: rmpp.data1.get() });
+        }
+        let payload_len = rmpp.data2.get() as usize;
+        if payload_len == 0 {
+            return Ok(data);
+        }
+        match payload_len.checked_sub(sa_header::LEN) {
+            Some(n) if n <= data.len() => Ok(&data[..n]),
+            _ => Err(Error::PayloadLengthMismatch {
+                claimed: payload_len,
+                available: data.len() + sa_header::LEN,
+            }),
+        }
+    }
+
+    /// The records this MAD carries.
+    pub fn records(&self) -> Result<Records<'_>> {
+        let header = self.mad_header();
+        let method = header.method();
+        let mut attribute = header.attribute_id();
+        // GetMulti asks with a MultiPathRecord and is answered with PathRecords.
+        if method == Method::GetMultiResp && attribute == AttributeId::MultiPathRecord {
+            attribute = AttributeId::PathRecord;
+        }
+        let data = self.record_data()?;
+        let stride = if method.is_table_response() {
+            let stride = self.sa_header().attribute_offset.get() as usize * 8;
+            if stride == 0 {
+                if !data.is_empty() && header.status.get() == 0 {
+                    return Err(Error::AttributeOffsetZero);
+                }
+                return Ok(Records { attribute, data: &[], stride: 1 });
+            }
+            if let Some(len) = record_len(attribute) {
+                if stride < len {
+                    return Err(Error::AttributeOffsetTooSmall { offset_bytes: stride, record_len: len });
+                }
+            }
+            stride
+        } else {
+            // One record; give it the whole data area (MultiPathRecord's GID list is variable).
+            data.len().max(1)
+        };
+        // A response carrying an error status has no records to read.
+        let data = if method.is_response() && header.status.get() != 0 { &[][..] } else { data };
+        Ok(Records { attribute, data, stride })
+    }
+}
+
+/// The records of an SA MAD, in order. Each item is decoded on demand.
+#[derive(Debug, Clone)]
+pub struct Records<'a> {
+    attribute: AttributeId,
+    data: &'a [u8],
+    stride: usize,
+}
+
+impl<'a> Records<'a> {
+    /// The attribute the records are decoded as.
+    pub fn attribute(&self) -> AttributeId {
+        self.attribute
+    }
+
+    /// Bytes from one record's start to the next's.
+    pub fn stride(&self) -> usize {
+        self.stride
+    }
+
+    /// How many whole records remain.
+    pub fn remaining(&self) -> usize {
+        self.data.len() / self.stride
+    }
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = Result<SaRecord<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // A trailing partial stride is padding, not a record.
+        if self.data.is_empty() || self.data.len() < self.stride {
+            return None;
+        }
+        let (this, rest) = self.data.split_at(self.stride);
+        self.data = rest;
+        Some(SaRecord::decode(self.attribute, this))
+    }
+}
+
+/// The three headers of an SA MAD, decoded: what a builder fills in before adding records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SaMad {
+    /// Common header.
+    pub header: mad_header::Repr,
+    /// RMPP header ([`rmpp_header::Repr::NONE`] outside RMPP).
+    pub rmpp: rmpp_header::Repr,
+    /// SA header.
+    pub sa: sa_header::Repr,
+}
+
+impl SaMad {
+    /// Decodes the headers of a checked packet.
+    pub fn parse<T: AsRef<[u8]>>(packet: &SaPacket<T>) -> Result<SaMad> {
+        Ok(SaMad {
+            header: mad_header::Repr::parse(packet.mad_header())?,
+            rmpp: rmpp_header::Repr::parse(packet.rmpp_header()),
+            sa: sa_header::Repr::parse(packet.sa_header()),
+        })
+    }
+
+    /// Writes the three headers into the first [`DATA_OFFSET`] bytes of `out` and returns the
+    /// data area after them.
+    pub fn emit<'b>(&self, out: &'b mut [u8]) -> Result<&'b mut [u8]> {
+        if out.len() < DATA_OFFSET {
+            return Err(Error::BufferTooSmall { needed: DATA_OFFSET, available: out.len() });
+        }
+        let (head, data) = out.split_at_mut(DATA_OFFSET);
+        let (mad, rest) = head.split_at_mut(mad_header::LEN);
+        let (rmpp, sa) = rest.split_at_mut(rmpp_header::LEN);
+        self.header.emit(super::record::view_mut(mad)?);
+        self.rmpp.emit(super::record::view_mut(rmpp)?)?;
+        self.sa.emit(super::record::view_mut(sa)?);
+        Ok(data)
+    }
+
+    /// A new SA MAD header set with class SubnAdm version 2 and no RMPP.
+    pub fn new(method: Method, attribute_id: AttributeId, transaction_id: u64) -> SaMad {
+        SaMad {
+            header: mad_header::Repr {
+                mgmt_class: MgmtClass::SubnAdm,
+                class_version: SA_CLASS_VERSION,
+                method,
+                status: super::status::MadStatus::OK,
+                class_specific: 0,
+                transaction_id,
+                attribute_id,
+                attribute_modifier: 0,
+            },
+            rmpp: rmpp_header::Repr::NONE,
+            sa: sa_header::Repr::default(),
+        }
+    }
+}
+
+/// Walks a whole SA MAD (headers, then every record) for printing. Stops at the first record
+/// that fails to decode and returns its error after describing what came before it.
+pub fn describe(bytes: &[u8], v: &mut dyn Visitor) -> Result<()> {
+    let packet = SaPacket::new_checked(bytes)?;
+    let mad = SaMad::parse(&packet)?;
+    v.begin("mad_header");
+    mad.header.describe(v);
+    v.end();
+    v.begin("rmpp_header");
+    mad.rmpp.describe(v);
+    v.end();
+    v.begin("sa_header");
+    mad.sa.describe(v);
+    v.end();
+    let records = packet.records()?;
+    v.field("record_count", Value::Uint(records.remaining() as u64));
+    let attribute = records.attribute();
+    for record in records {
+        v.begin(attribute.name().unwrap_or("record"));
+        let result = record.map(|r| r.describe(v));
+        v.end();
+        result?;
+    }
+    Ok(())
+}
