@@ -16,6 +16,7 @@
 
 mod bits;
 
+pub mod address;
 pub mod attribute_id;
 pub mod class_port_info;
 pub mod describe;
@@ -39,6 +40,7 @@ pub mod sa_packet;
 pub mod service_record;
 pub mod status;
 
+pub use address::{Grh, MadAddress, QP1_QKEY};
 pub use attribute_id::AttributeId;
 pub use class_port_info::{ClassCapabilities, Repr as ClassPortInfoRepr};
 pub use describe::{Describe, Value, Visitor};
