@@ -7,7 +7,7 @@
 //! responses, trimmed by RMPP `PayloadLength` when a single segment says how long it is.
 
 use super::attribute_id::AttributeId;
-use super::describe::{Describe, Value, Visitor};
+use super::describe::{code, Describe, Value, Visitor};
 use super::error::{check_len, Error, Layer, Result};
 use super::method::{Method, MgmtClass, SA_CLASS_VERSION};
 use super::record::{record_len, SaRecord};
@@ -246,7 +246,8 @@ impl SaMad {
     }
 }
 
-/// Walks a whole SA MAD (headers, then every record) for printing. Stops at the first record
+/// Walks a whole SA MAD (headers, then every record, each in a group named `records`) for
+/// printing. Stops at the first record
 /// that fails to decode and returns its error after describing what came before it.
 pub fn describe(bytes: &[u8], v: &mut dyn Visitor) -> Result<()> {
     let packet = SaPacket::new_checked(bytes)?;
@@ -261,10 +262,11 @@ pub fn describe(bytes: &[u8], v: &mut dyn Visitor) -> Result<()> {
     mad.sa.describe(v);
     v.end();
     let records = packet.records()?;
-    v.field("record_count", Value::Uint(records.remaining() as u64));
     let attribute = records.attribute();
+    v.field("record_attribute", code(attribute.raw() as u64, attribute.name()));
+    v.field("record_count", Value::Uint(records.remaining() as u64));
     for record in records {
-        v.begin(attribute.name().unwrap_or("record"));
+        v.begin("records");
         let result = record.map(|r| r.describe(v));
         v.end();
         result?;
