@@ -10,12 +10,14 @@ carries a whole local (no GRH) UD packet addressed to QP1 (GSI):
 
   ERF header (16) | LRH (8) | BTH (12) | DETH (8) | MAD (256) | ICRC (4) | VCRC (2)
 
-The LRH, BTH and DETH are synthetic (the simulated fabric carries bare MADs);
-they exist so that the dissector reaches the MAD. DLID and SLID are taken
-from --dlid/--slid (default 0xffff/0xffff is avoided: 1 and 1) so every field
-is well formed. ICRC and VCRC are computed as the IBA specification says
-(CRC-32 over the invariant fields, CRC-16 over the whole packet), although the
-dissector does not check them. Standard library only.
+The LRH, BTH and DETH are synthetic (ibsim carries bare MADs); they exist so
+that the dissector reaches the MAD: LRH VL 0, SL 0, LNH 0x2 (IBA local: BTH
+follows), PktLen 72 words (LRH through ICRC), DLID/SLID from --dlid/--slid
+(default 1); BTH opcode 0x64 (UD SEND Only), P_Key 0xffff, DestQP 1, PSN 0;
+DETH Q_Key 0x80010000, SrcQP 1. ICRC (CRC-32 over the packet with the variant
+fields set to ones) and VCRC (CRC-16, polynomial 0x100B) are filled in after
+the IBA description; tshark displays but does not check them, and nothing
+should rely on them. Standard library only.
 """
 import argparse
 import struct

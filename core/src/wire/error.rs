@@ -69,8 +69,6 @@ pub enum Error {
     },
     /// The SA ClassVersion is not 2.
     UnsupportedClassVersion(u8),
-    /// A table response carries data but AttributeOffset is zero, so records cannot be found.
-    AttributeOffsetZero,
     /// AttributeOffset (in 8-byte words) is smaller than one record of the attribute.
     AttributeOffsetTooSmall {
         /// AttributeOffset as found, in bytes.
@@ -126,7 +124,6 @@ impl fmt::Display for Error {
                 write!(f, "management class {found:#04x}, expected {expected:#04x}")
             }
             Error::UnsupportedClassVersion(v) => write!(f, "unsupported SA ClassVersion {v} (expected 2)"),
-            Error::AttributeOffsetZero => f.write_str("table response with data but AttributeOffset 0"),
             Error::AttributeOffsetTooSmall { offset_bytes, record_len } => write!(
                 f,
                 "AttributeOffset of {offset_bytes} bytes is smaller than one {record_len}-byte record"

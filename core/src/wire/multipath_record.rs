@@ -42,7 +42,7 @@ pub struct Record {
     pub packet_lifetime: u8,
     /// ServiceID, upper 8 bits.
     pub service_id_msb: u8,
-    /// IndependenceSelector (2) | Reserved (6).
+    /// IndependenceSelector (2) | GIDScope (6).
     pub independence: u8,
     /// SGIDCount.
     pub sgid_count: u8,
@@ -144,6 +144,9 @@ pub struct Repr {
     pub service_id: u64,
     /// IndependenceSelector, 2 bits.
     pub independence_selector: u8,
+    /// The six bits after IndependenceSelector: reserved in IBA 1.2, GIDScope in Wireshark's
+    /// dissector. Kept so that every bit of the request round-trips.
+    pub gid_scope: u8,
     /// How many of `gids` are source GIDs.
     pub sgid_count: u8,
     /// How many of `gids` are destination GIDs.
@@ -173,6 +176,7 @@ impl Default for Repr {
             packet_lifetime: PacketLifetime(0),
             service_id: 0,
             independence_selector: 0,
+            gid_scope: 0,
             sgid_count: 0,
             dgid_count: 0,
             gids: Vec::new(),
@@ -240,6 +244,7 @@ impl SaAttribute for Repr {
             packet_lifetime: PacketLifetime(packet_lifetime),
             service_id: u64::from_be_bytes(sid),
             independence_selector: r.independence >> 6,
+            gid_scope: r.independence & 0x3f,
             sgid_count: r.sgid_count,
             dgid_count: r.dgid_count,
             gids,
@@ -252,6 +257,7 @@ impl SaAttribute for Repr {
         bits::fits("qos_class", self.qos_class as u32, 12)?;
         bits::fits("sl", self.sl as u32, 4)?;
         bits::fits("independence_selector", self.independence_selector as u32, 2)?;
+        bits::fits("gid_scope", self.gid_scope as u32, 6)?;
         let count = self.sgid_count as usize + self.dgid_count as usize;
         if count != self.gids.len() {
             return Err(Error::GidCountTooLarge { count, room: self.gids.len() });
@@ -279,7 +285,7 @@ impl SaAttribute for Repr {
                 self.packet_lifetime.0,
             )?,
             service_id_msb: sid[0],
-            independence: self.independence_selector << 6,
+            independence: (self.independence_selector << 6) | self.gid_scope,
             sgid_count: self.sgid_count,
             dgid_count: self.dgid_count,
             service_id_lsb: lsb,
@@ -313,6 +319,7 @@ impl Describe for Repr {
         v.field("packet_lifetime", Value::Uint(self.packet_lifetime.0 as u64));
         v.field("service_id", Value::Hex { value: self.service_id, bits: 64 });
         v.field("independence_selector", Value::Uint(self.independence_selector as u64));
+        v.field("gid_scope", Value::Uint(self.gid_scope as u64));
         v.field("sgid_count", Value::Uint(self.sgid_count as u64));
         v.field("dgid_count", Value::Uint(self.dgid_count as u64));
         for gid in self.sgids() {
@@ -336,6 +343,7 @@ mod tests {
             (
                 any::<u64>(),
                 0u8..4,
+                0u8..64,
                 proptest::collection::vec(any::<[u8; 16]>(), 0..=MAX_GIDS),
                 any::<proptest::sample::Index>(),
             ),
@@ -344,7 +352,7 @@ mod tests {
                 |(
                     (raw, fl, hl, tc, rev, np, pkey),
                     (qos, sl, ms, m, rs, r, ps, p),
-                    (sid, ind, gids, split),
+                    (sid, ind, scope, gids, split),
                 )| {
                     let sgid_count = split.index(gids.len() + 1) as u8;
                     Repr {
@@ -365,6 +373,7 @@ mod tests {
                         packet_lifetime: PacketLifetime(p),
                         service_id: sid,
                         independence_selector: ind,
+                        gid_scope: scope,
                         sgid_count,
                         dgid_count: gids.len() as u8 - sgid_count,
                         gids: gids.into_iter().map(Gid).collect(),

@@ -7,8 +7,8 @@ use super::attribute_id::AttributeId;
 use super::describe::{Describe, Value, Visitor};
 use super::error::{Error, Layer, Result};
 use super::{
-    ClassPortInfoRepr, InformInfoRepr, McMemberRecordRepr, MultiPathRecordRepr, NodeRecordRepr, NoticeRepr,
-    PathRecordRepr, PortInfoRecordRepr, ServiceRecordRepr,
+    ClassPortInfoRepr, InformInfoRecordRepr, InformInfoRepr, McMemberRecordRepr, MultiPathRecordRepr,
+    NodeRecordRepr, NoticeRepr, PathRecordRepr, PortInfoRecordRepr, ServiceRecordRepr,
 };
 
 /// An SA attribute with a byte codec.
@@ -58,6 +58,8 @@ pub enum SaRecord<'a> {
     ClassPortInfo(ClassPortInfoRepr),
     /// InformInfo.
     InformInfo(InformInfoRepr),
+    /// InformInfoRecord.
+    InformInfoRecord(InformInfoRecordRepr),
     /// Notice.
     Notice(NoticeRepr),
     /// NodeRecord.
@@ -85,6 +87,7 @@ impl<'a> SaRecord<'a> {
             AttributeId::MultiPathRecord => SaRecord::MultiPathRecord(MultiPathRecordRepr::decode(bytes)?),
             AttributeId::ClassPortInfo => SaRecord::ClassPortInfo(ClassPortInfoRepr::decode(bytes)?),
             AttributeId::InformInfo => SaRecord::InformInfo(InformInfoRepr::decode(bytes)?),
+            AttributeId::InformInfoRecord => SaRecord::InformInfoRecord(InformInfoRecordRepr::decode(bytes)?),
             AttributeId::Notice => SaRecord::Notice(NoticeRepr::decode(bytes)?),
             AttributeId::NodeRecord => SaRecord::NodeRecord(NodeRecordRepr::decode(bytes)?),
             AttributeId::PortInfoRecord => SaRecord::PortInfoRecord(PortInfoRecordRepr::decode(bytes)?),
@@ -101,6 +104,7 @@ impl<'a> SaRecord<'a> {
             SaRecord::MultiPathRecord(r) => r.encode(out),
             SaRecord::ClassPortInfo(r) => r.encode(out),
             SaRecord::InformInfo(r) => r.encode(out),
+            SaRecord::InformInfoRecord(r) => r.encode(out),
             SaRecord::Notice(r) => r.encode(out),
             SaRecord::NodeRecord(r) => r.encode(out),
             SaRecord::PortInfoRecord(r) => r.encode(out),
@@ -124,6 +128,7 @@ impl<'a> SaRecord<'a> {
             SaRecord::MultiPathRecord(_) => AttributeId::MultiPathRecord,
             SaRecord::ClassPortInfo(_) => AttributeId::ClassPortInfo,
             SaRecord::InformInfo(_) => AttributeId::InformInfo,
+            SaRecord::InformInfoRecord(_) => AttributeId::InformInfoRecord,
             SaRecord::Notice(_) => AttributeId::Notice,
             SaRecord::NodeRecord(_) => AttributeId::NodeRecord,
             SaRecord::PortInfoRecord(_) => AttributeId::PortInfoRecord,
@@ -141,6 +146,7 @@ pub const fn record_len(id: AttributeId) -> Option<usize> {
         AttributeId::MultiPathRecord => super::multipath_record::FIXED_LEN,
         AttributeId::ClassPortInfo => super::class_port_info::LEN,
         AttributeId::InformInfo => super::inform_info::LEN,
+        AttributeId::InformInfoRecord => super::inform_info_record::LEN,
         AttributeId::Notice => super::notice::LEN,
         AttributeId::NodeRecord => super::node_record::LEN,
         AttributeId::PortInfoRecord => super::port_info_record::LEN,
@@ -157,6 +163,7 @@ impl Describe for SaRecord<'_> {
             SaRecord::MultiPathRecord(r) => r.describe(v),
             SaRecord::ClassPortInfo(r) => r.describe(v),
             SaRecord::InformInfo(r) => r.describe(v),
+            SaRecord::InformInfoRecord(r) => r.describe(v),
             SaRecord::Notice(r) => r.describe(v),
             SaRecord::NodeRecord(r) => r.describe(v),
             SaRecord::PortInfoRecord(r) => r.describe(v),

@@ -130,10 +130,14 @@ impl<T: AsRef<[u8]>> SaPacket<T> {
         let stride = if method.is_table_response() {
             let stride = self.sa_header().attribute_offset.get() as usize * 8;
             if stride == 0 {
-                if !data.is_empty() && header.status.get() == 0 {
-                    return Err(Error::AttributeOffsetZero);
+                // OpenSM answers a GetTable that matches nothing with AttributeOffset 0 and
+                // whatever was in its buffer as data (vector pr_gettable_resp_empty_lid5_lid99);
+                // an error answer also has AttributeOffset 0 and echoes the request's template
+                // (pr_gettable_resp_err_req_invalid), which is shown as the one record.
+                if header.status.get() == 0 {
+                    return Ok(Records { attribute, data: &[], stride: 1 });
                 }
-                return Ok(Records { attribute, data: &[], stride: 1 });
+                return Ok(Records { attribute, data, stride: data.len().max(1) });
             }
             if let Some(len) = record_len(attribute) {
                 if stride < len {
@@ -145,8 +149,6 @@ impl<T: AsRef<[u8]>> SaPacket<T> {
             // One record; give it the whole data area (MultiPathRecord's GID list is variable).
             data.len().max(1)
         };
-        // A response carrying an error status has no records to read.
-        let data = if method.is_response() && header.status.get() != 0 { &[][..] } else { data };
         Ok(Records { attribute, data, stride })
     }
 }
