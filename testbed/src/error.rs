@@ -87,6 +87,27 @@ impl Error {
     pub fn io(context: impl Into<String>, source: io::Error) -> Self {
         Error::Io { context: context.into(), source }
     }
+
+    /// Maps a spawn failure: `NotFound` becomes [`Error::Missing`] with an installation hint.
+    pub(crate) fn spawn(program: &str, source: io::Error) -> Self {
+        if source.kind() == io::ErrorKind::NotFound {
+            Error::Missing { what: program.to_string(), hint: package_hint(program) }
+        } else {
+            Error::io(format!("spawning {program}"), source)
+        }
+    }
+}
+
+/// The Debian package that provides a program we run.
+pub(crate) fn package_hint(program: &str) -> &'static str {
+    let base = program.rsplit('/').next().unwrap_or(program);
+    match base {
+        "ibsim" | "libumad2sim.so" => "install the Debian package ibsim-utils",
+        "opensm" => "install the Debian package opensm",
+        "sminfo" | "saquery" | "ibaddr" | "ibnetdiscover" => "install the Debian package infiniband-diags",
+        "ib_acme" => "install the Debian package ibacm",
+        _ => "is it installed and in PATH?",
+    }
 }
 
 impl fmt::Display for Error {
