@@ -17,5 +17,6 @@ extern crate std;
 #[macro_use]
 mod macros;
 
+pub mod rmpp;
 pub mod time;
 pub mod wire;
