@@ -33,6 +33,7 @@ mod control;
 mod event;
 mod key;
 mod message;
+mod receiver;
 mod segment;
 mod window;
 
@@ -41,6 +42,7 @@ pub use config::{Config, MAX_WINDOW};
 pub use control::CONTROL_QUEUE_LEN;
 pub use event::{Dropped, Event, Failure, Outcome, Rejection};
 pub use key::{RecvId, SendId, TransferKey};
+pub use receiver::Receiver;
 pub use segment::{capacity_for, data_range, mad_len, payload_length, segment_count, SEGMENT_DATA_LEN};
 
 /// Bookkeeping bytes per receive slot on top of its `CAP`-byte buffer (64-bit host).
