@@ -30,20 +30,24 @@
 
 mod config;
 mod control;
+mod endpoint;
 mod event;
 mod key;
 mod message;
 mod receiver;
 mod segment;
+mod sender;
 mod window;
 
 
 pub use config::{Config, MAX_WINDOW};
 pub use control::CONTROL_QUEUE_LEN;
+pub use endpoint::Endpoint;
 pub use event::{Dropped, Event, Failure, Outcome, Rejection};
 pub use key::{RecvId, SendId, TransferKey};
 pub use receiver::Receiver;
 pub use segment::{capacity_for, data_range, mad_len, payload_length, segment_count, SEGMENT_DATA_LEN};
+pub use sender::{SendError, Sender};
 
 /// Bookkeeping bytes per receive slot on top of its `CAP`-byte buffer (64-bit host).
 pub const RECV_SLOT_OVERHEAD: usize = 0;
