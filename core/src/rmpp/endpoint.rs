@@ -129,4 +129,11 @@ impl<const RX_SLOTS: usize, const RX_CAP: usize, const TX_SLOTS: usize, const TX
     pub fn release(&mut self, id: RecvId) -> bool {
         self.receiver.release(id)
     }
+
+    /// Checks both halves' bookkeeping (tests).
+    #[cfg(test)]
+    pub(crate) fn check_invariants(&self) {
+        self.receiver.check_invariants();
+        self.sender.check_invariants();
+    }
 }

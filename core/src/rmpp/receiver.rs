@@ -48,6 +48,13 @@ pub struct Receiver<const SLOTS: usize, const CAP: usize> {
     cursor: usize,
 }
 
+/// Bookkeeping bytes of one receive slot besides its buffer (see [`super::RECV_SLOT_OVERHEAD`]).
+pub(crate) const SLOT_OVERHEAD: usize =
+    core::mem::size_of::<Option<Transfer>>() + core::mem::size_of::<u16>();
+/// Bytes of a receiver besides its slots (see [`super::RECEIVER_FIXED_COST`]).
+pub(crate) const FIXED_COST: usize =
+    core::mem::size_of::<Config>() + core::mem::size_of::<ControlQueue>() + core::mem::size_of::<usize>();
+
 /// One receive slot: bookkeeping plus the reassembly buffer.
 #[derive(Debug)]
 struct Slot<const CAP: usize> {

@@ -79,6 +79,13 @@ pub struct Sender<const SLOTS: usize, const CAP: usize> {
     cursor: usize,
 }
 
+/// Bookkeeping bytes of one send slot besides its buffer (see [`super::SEND_SLOT_OVERHEAD`]).
+pub(crate) const SLOT_OVERHEAD: usize =
+    core::mem::size_of::<Option<Outgoing>>() + core::mem::size_of::<u16>();
+/// Bytes of a sender besides its slots (see [`super::SENDER_FIXED_COST`]).
+pub(crate) const FIXED_COST: usize =
+    core::mem::size_of::<Config>() + core::mem::size_of::<ControlQueue>() + core::mem::size_of::<usize>();
+
 #[derive(Debug)]
 struct Slot<const CAP: usize> {
     generation: u16,
