@@ -195,7 +195,7 @@ macro_rules! drive {
                     Event::Received { id, len, .. } => {
                         let bytes = e.received(id).expect("a reported transfer's bytes");
                         assert_eq!(bytes.len(), len);
-                        assert!(len >= DATA_OFFSET && len <= CAP, "{len}");
+                        assert!((DATA_OFFSET..=CAP).contains(&len), "{len}");
                         held.push((id, len));
                     }
                     Event::ReceiveFailed { .. } => {}

@@ -50,6 +50,6 @@ fn documented_figures() {
 #[test]
 fn bookkeeping_is_small_next_to_a_mad() {
     // Whatever the pointer width, a slot's bookkeeping costs about one MAD.
-    assert!(RECV_SLOT_OVERHEAD <= 256 && SEND_SLOT_OVERHEAD <= 256);
+    const { assert!(RECV_SLOT_OVERHEAD <= 256 && SEND_SLOT_OVERHEAD <= 256) };
     assert!(size_of::<Receiver<1, 256>>() <= 256 + RECV_SLOT_OVERHEAD + RECEIVER_FIXED_COST + 8);
 }
