@@ -137,3 +137,13 @@ impl<const RX_SLOTS: usize, const RX_CAP: usize, const TX_SLOTS: usize, const TX
         self.sender.check_invariants();
     }
 }
+
+/// Both halves' summaries.
+#[cfg(feature = "defmt")]
+impl<const RX_SLOTS: usize, const RX_CAP: usize, const TX_SLOTS: usize, const TX_CAP: usize> defmt::Format
+    for Endpoint<RX_SLOTS, RX_CAP, TX_SLOTS, TX_CAP>
+{
+    fn format(&self, f: defmt::Formatter) {
+        defmt::write!(f, "Endpoint {{ {}, {} }}", self.receiver, self.sender)
+    }
+}

@@ -2,13 +2,15 @@
 //! `phy::FaultInjector`): it drops, duplicates, delays out of order and corrupts MADs at
 //! configured rates, deterministically for a given seed.
 //!
-//! Corruption only touches the RMPP header fields that RMPP itself checks (version, type,
+//! Corruption only touches the RMPP header fields that RMPP itself can check (version, type,
 //! flags, status, PayloadLength/NewWindowLast, the high half of SegmentNumber). On a real
 //! fabric the link CRCs (ICRC/VCRC) drop a MAD with any flipped bit before the MAD layer sees
-//! it, so a flipped data byte, or a SegmentNumber moved inside the transfer, can only come
-//! from a broken peer, and no RMPP implementation can tell it from good data. The tests
-//! assert that header corruption of this kind never yields wrong data: every transfer
-//! completes intact or fails with a named reason.
+//! it, so damage RMPP has no second copy to check against can only come from a broken peer,
+//! and no RMPP implementation can tell it from good data: a flipped data byte, a
+//! SegmentNumber moved inside the transfer, or the PayloadLength of a transfer's only segment
+//! (First and Last at once: 20..=220 is all that can be checked). The channel leaves those
+//! alone. The tests assert that the corruption it does make never yields wrong data: every
+//! transfer completes intact or fails with a named reason.
 
 use std::collections::VecDeque;
 use std::vec::Vec;
@@ -98,8 +100,13 @@ struct InFlight {
 }
 
 /// Byte offsets a corruption may hit: RMPPVersion, RMPPType, RRespTime/flags, RMPPStatus,
-/// the high half of SegmentNumber, and PayloadLength/NewWindowLast.
+/// the high half of SegmentNumber, and PayloadLength/NewWindowLast (the last four).
 const CORRUPTIBLE: [usize; 10] = [24, 25, 26, 27, 28, 29, 32, 33, 34, 35];
+
+/// Whether `mad` is the only segment of its transfer (DATA with First and Last).
+fn only_segment(mad: &[u8]) -> bool {
+    mad.get(25) == Some(&1) && mad.get(26).is_some_and(|f| f & 0x06 == 0x06)
+}
 
 /// One direction of a lossy link.
 #[derive(Debug)]
@@ -135,7 +142,9 @@ impl Channel {
             buf[..len].copy_from_slice(&mad[..len]);
             if self.rng.chance(self.faults.corrupt) {
                 self.stats.corrupted += 1;
-                let byte = CORRUPTIBLE[self.rng.below(CORRUPTIBLE.len() as u64) as usize];
+                // An only segment's PayloadLength has no second copy to be checked against.
+                let candidates = if only_segment(&buf) { &CORRUPTIBLE[..6] } else { &CORRUPTIBLE[..] };
+                let byte = candidates[self.rng.below(candidates.len() as u64) as usize];
                 buf[byte] ^= 1 << self.rng.below(8);
             }
             let mut delay = self.faults.latency;

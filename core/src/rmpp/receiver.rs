@@ -56,12 +56,21 @@ pub(crate) const FIXED_COST: usize =
     core::mem::size_of::<Config>() + core::mem::size_of::<ControlQueue>() + core::mem::size_of::<usize>();
 
 /// One receive slot: bookkeeping plus the reassembly buffer.
-#[derive(Debug)]
 struct Slot<const CAP: usize> {
     /// Bumped each time the slot starts a transfer, to invalidate old [`RecvId`]s.
     generation: u16,
     transfer: Option<Transfer>,
     buf: [u8; CAP],
+}
+
+/// Prints the bookkeeping, not the `CAP` bytes of buffer.
+impl<const CAP: usize> core::fmt::Debug for Slot<CAP> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Slot")
+            .field("generation", &self.generation)
+            .field("transfer", &self.transfer)
+            .finish()
+    }
 }
 
 /// Where a receive stands.
@@ -121,6 +130,15 @@ impl Transfer {
     /// Whether a lingering transfer's memory has run out.
     fn expired(&self, config: &Config, now: Instant) -> bool {
         self.phase == Phase::Lingering && self.finished + config.linger <= now
+    }
+
+    /// Whether the transfer ended without completing.
+    fn failed(&self) -> bool {
+        match self.phase {
+            Phase::Failed(_) => true,
+            Phase::Lingering => !matches!(self.final_reply, Some(Reply::Ack { .. })),
+            Phase::Active | Phase::Done { .. } => false,
+        }
     }
 
     /// The ACK for where the transfer stands.
@@ -216,25 +234,36 @@ impl<const SLOTS: usize, const CAP: usize> Receiver<SLOTS, CAP> {
         payload_length: u32,
         data: &[u8],
     ) -> Outcome {
-        let Some(index) = self.find(&from, &incoming.mad) else {
-            if !first {
-                return Outcome::Dropped(Dropped::Unmatched);
+        let found = self.find(&from, &incoming.mad);
+        if let Some(index) = found {
+            let Some(slot) = self.slots.get_mut(index) else { return Outcome::Dropped(Dropped::Unmatched) };
+            let Some(t) = slot.transfer.as_mut() else { return Outcome::Dropped(Dropped::Unmatched) };
+            if !(first && t.failed()) {
+                return match t.phase {
+                    Phase::Active => accept(&self.config, t, &mut slot.buf, now, seg, last, data),
+                    Phase::Done { .. } | Phase::Lingering | Phase::Failed(_) => {
+                        // A sender that lost our final ACK (or STOP/ABORT) resends: tell it
+                        // again. A First segment after completion is such a resend too (Linux
+                        // re-ACKs it for as long as it keeps the transfer).
+                        t.pending = t.final_reply;
+                        match t.final_reply {
+                            Some(Reply::Ack { .. }) => Outcome::Duplicate,
+                            _ => Outcome::Dropped(Dropped::Stale),
+                        }
+                    }
+                };
             }
-            return self.start(now, from, incoming, last, payload_length, data);
-        };
-        let Some(slot) = self.slots.get_mut(index) else { return Outcome::Dropped(Dropped::Unmatched) };
-        let Some(t) = slot.transfer.as_mut() else { return Outcome::Dropped(Dropped::Unmatched) };
-        match t.phase {
-            Phase::Active => accept(&self.config, t, &mut slot.buf, now, seg, last, data),
-            Phase::Done { .. } | Phase::Lingering | Phase::Failed(_) => {
-                // A sender that lost our final ACK (or STOP/ABORT) resends: tell it again.
-                t.pending = t.final_reply;
-                match t.final_reply {
-                    Some(Reply::Ack { .. }) => Outcome::Duplicate,
-                    _ => Outcome::Dropped(Dropped::Stale),
-                }
+            // A First segment after a failure is a new attempt (a requester that retried with
+            // the same TID): Linux has forgotten the failed transfer too. A failure not yet
+            // reported keeps its slot; a lingering one gives it up.
+            if t.phase == Phase::Lingering {
+                slot.transfer = None;
             }
         }
+        if !first {
+            return Outcome::Dropped(Dropped::Unmatched);
+        }
+        self.start(now, from, incoming, last, payload_length, data)
     }
 
     /// A First segment with no transfer: checks that it fits, takes a slot and stores it.
@@ -328,11 +357,13 @@ impl<const SLOTS: usize, const CAP: usize> Receiver<SLOTS, CAP> {
     }
 
     /// The live transfer a DATA-direction MAD from `from` belongs to.
+    ///
+    /// After a failure and a new attempt with the same key two slots can match; the one that
+    /// did not fail wins.
     fn find(&self, from: &MadAddress, mad: &SaMad) -> Option<usize> {
-        self.slots.iter().position(|s| match &s.transfer {
-            Some(t) => t.key.matches(from, mad, false),
-            None => false,
-        })
+        let matching = |s: &Slot<CAP>| s.transfer.is_some_and(|t| t.key.matches(from, mad, false));
+        let live = self.slots.iter().position(|s| matching(s) && s.transfer.is_some_and(|t| !t.failed()));
+        live.or_else(|| self.slots.iter().position(matching))
     }
 
     fn active_mut(&mut self, index: usize) -> Option<&mut Transfer> {
@@ -507,6 +538,20 @@ impl<const SLOTS: usize, const CAP: usize> Receiver<SLOTS, CAP> {
     }
 }
 
+/// A summary (slot count, capacity, busy slots): the buffers are too large to log.
+#[cfg(feature = "defmt")]
+impl<const SLOTS: usize, const CAP: usize> defmt::Format for Receiver<SLOTS, CAP> {
+    fn format(&self, f: defmt::Formatter) {
+        defmt::write!(
+            f,
+            "Receiver {{ slots: {=usize}, cap: {=usize}, busy: {=usize} }}",
+            SLOTS,
+            CAP,
+            self.busy_slots()
+        )
+    }
+}
+
 /// The highest segment a transfer may be granted: its total, or what fits the buffer.
 fn limit<const CAP: usize>(total: Total) -> u32 {
     match total {
@@ -631,7 +676,8 @@ fn accept<const CAP: usize>(
         t.new_window_last = if grown < cap { grown } else { cap };
         if t.new_window_last <= contiguous {
             // Every segment the buffer can take has arrived and none was the last.
-            let needed = DATA_OFFSET + (contiguous as usize).saturating_mul(SEGMENT_DATA_LEN) + 1;
+            let needed =
+                (contiguous as usize).saturating_mul(SEGMENT_DATA_LEN).saturating_add(DATA_OFFSET + 1);
             return fail(t, now, Failure::TooLarge { needed, capacity: CAP });
         }
         t.pending = Some(t.ack());

@@ -104,7 +104,7 @@ pub const fn data_in_last(payload_length: u32) -> Option<usize> {
 
 /// Length of the reassembled MAD (header included) for `data_len` bytes of SA data.
 pub const fn mad_len(data_len: usize) -> usize {
-    DATA_OFFSET + data_len
+    data_len.saturating_add(DATA_OFFSET)
 }
 
 /// Buffer capacity (the `CAP` of [`Receiver`](super::Receiver) and

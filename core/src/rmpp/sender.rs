@@ -86,12 +86,21 @@ pub(crate) const SLOT_OVERHEAD: usize =
 pub(crate) const FIXED_COST: usize =
     core::mem::size_of::<Config>() + core::mem::size_of::<ControlQueue>() + core::mem::size_of::<usize>();
 
-#[derive(Debug)]
 struct Slot<const CAP: usize> {
     generation: u16,
     transfer: Option<Outgoing>,
     /// The 56 header bytes (RMPP header rewritten per segment), then the SA data.
     buf: [u8; CAP],
+}
+
+/// Prints the bookkeeping, not the `CAP` bytes of buffer.
+impl<const CAP: usize> core::fmt::Debug for Slot<CAP> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Slot")
+            .field("generation", &self.generation)
+            .field("transfer", &self.transfer)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -318,11 +327,17 @@ impl<const SLOTS: usize, const CAP: usize> Sender<SLOTS, CAP> {
     }
 
     /// The send (in any phase) a receiver's MAD from `from` belongs to.
+    ///
+    /// A finished send not yet reported and a new one with the same key can both match; the
+    /// running one wins.
     fn find(&self, from: &MadAddress, mad: &SaMad) -> Option<usize> {
-        self.slots.iter().position(|s| match &s.transfer {
-            Some(t) => !t.reusable() && t.key.matches(from, mad, true),
-            None => false,
-        })
+        let matching =
+            |s: &Slot<CAP>| s.transfer.is_some_and(|t| !t.reusable() && t.key.matches(from, mad, true));
+        let active = self
+            .slots
+            .iter()
+            .position(|s| matching(s) && s.transfer.is_some_and(|t| t.phase == Phase::Active));
+        active.or_else(|| self.slots.iter().position(matching))
     }
 
     fn active_mut(&mut self, index: usize) -> Option<&mut Outgoing> {
@@ -462,6 +477,20 @@ impl<const SLOTS: usize, const CAP: usize> Sender<SLOTS, CAP> {
                 assert_eq!(t.last_ack, t.segments, "{t:?}");
             }
         }
+    }
+}
+
+/// A summary (slot count, capacity, busy slots): the buffers are too large to log.
+#[cfg(feature = "defmt")]
+impl<const SLOTS: usize, const CAP: usize> defmt::Format for Sender<SLOTS, CAP> {
+    fn format(&self, f: defmt::Formatter) {
+        defmt::write!(
+            f,
+            "Sender {{ slots: {=usize}, cap: {=usize}, busy: {=usize} }}",
+            SLOTS,
+            CAP,
+            self.busy_slots()
+        )
     }
 }
 

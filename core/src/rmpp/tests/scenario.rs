@@ -127,17 +127,34 @@ impl Link {
                     assert_eq!(bytes.len(), len);
                     if !self.check(key.transaction_id, &bytes) {
                         self.wrong_data += 1;
+                        let sent = self.payloads.get(&key.transaction_id).map(Vec::len);
+                        let first_diff = self.payloads.get(&key.transaction_id).and_then(|d| {
+                            bytes
+                                .get(DATA_OFFSET..)
+                                .and_then(|b| b.iter().zip(d.iter()).position(|(a, b)| a != b))
+                        });
+                        std::println!(
+                            "wrong data: tid {} len {} (sent {:?} + 56), first data difference at {:?}, header {:02x?}",
+                            key.transaction_id,
+                            bytes.len(),
+                            sent,
+                            first_diff,
+                            &bytes[..DATA_OFFSET.min(bytes.len())]
+                        );
                     }
                     assert!(self.client.release(id));
                     assert!(self.client.received(id).is_none(), "released bytes are gone");
                     let fate = self.fates.entry(key.transaction_id).or_default();
-                    assert!(fate.received.is_none(), "one end per transfer: {fate:?}");
+                    // A receive that failed early can start again when the sender resends its
+                    // First segment; but it completes at most once.
+                    assert!(!matches!(fate.received, Some(Ok(_))), "completed twice: {fate:?}");
                     fate.received = Some(Ok(self.now));
                 }
                 Event::ReceiveFailed { key, failure } => {
                     let fate = self.fates.entry(key.transaction_id).or_default();
-                    // A corrupted TID can start a transfer nobody sent; it can only fail.
-                    if fate.received.is_none() {
+                    // A corrupted TID can start a transfer nobody sent; it can only fail. A
+                    // retry after a completion cannot fail the completed one.
+                    if !matches!(fate.received, Some(Ok(_))) {
                         fate.received = Some(Err(failure));
                     }
                 }
@@ -174,14 +191,16 @@ impl Link {
                 assert_eq!(to, SA);
                 self.to_sa.send(self.now, CLIENT, &buf[..len]);
             }
+            // One MAD per side per turn, then back to transmitting: a host reads a MAD,
+            // handles it and sends what it produced (one ACK per resent segment, as Linux).
             let mut delivered = false;
-            while let Some((from, mad)) = self.to_client.recv(self.now) {
+            if let Some((from, mad)) = self.to_client.recv(self.now) {
                 if self.client.handle(self.now, from, &mad) == Outcome::NotRmpp {
                     self.plain += 1;
                 }
                 delivered = true;
             }
-            while let Some((from, mad)) = self.to_sa.recv(self.now) {
+            if let Some((from, mad)) = self.to_sa.recv(self.now) {
                 self.sa.handle(self.now, from, &mad);
                 delivered = true;
             }
@@ -233,7 +252,9 @@ impl Link {
                 }
                 Err(failure) => {
                     failed += 1;
-                    std::println!("tid {tid}: {failure} (receiver: {:?})", fate.received);
+                    if std::env::var_os("RMPP_VERBOSE").is_some() {
+                        std::println!("tid {tid}: {failure} (receiver: {:?})", fate.received);
+                    }
                     let named = matches!(
                         failure,
                         Failure::TooManyRetries
@@ -332,8 +353,10 @@ fn thirty_percent_loss_both_ways() {
         }
         std::println!("30% loss: {completed} completed, {failed} failed ({})", stats(&total));
         assert_eq!(completed + failed, 48);
-        // Go-back-N with selective holding and re-ACKs should see nearly everything through.
-        assert!(completed >= 40, "{completed} of 48 completed");
+        // Failures are retries running out (a one-segment transfer loses a round with
+        // probability 1 − 0.7², so six rounds in a row ≈ 1.8%); the soak test measures the
+        // rate over thousands of transfers (≈ 2.7% at this mix).
+        assert!(completed >= 44, "{completed} of 48 completed");
     });
 }
 
@@ -448,5 +471,42 @@ fn segments_carry_the_full_class_header() {
         assert_eq!(super::support::parse(&segs[0]).rmpp.data2, 508);
         assert_eq!(super::support::parse(&segs[2]).rmpp.data2, 68);
         assert!(matches!(sa.poll_event(), Some(Event::Sent { .. })));
+    });
+}
+
+/// The same checks over many more seeds and fault mixes; run with
+/// `cargo test -p localsa-core --release -- --ignored soak` (RMPP_SOAK_SEEDS sets the count).
+#[test]
+#[ignore = "a soak run: minutes in debug builds"]
+fn soak() {
+    big_stack(|| {
+        let seeds: u64 = std::env::var("RMPP_SOAK_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(200);
+        let config = fast_config();
+        let mixes = [
+            Faults { drop: 0.3, duplicate: 0.05, reorder: 0.1, ..Faults::NONE },
+            Faults { drop: 0.5, duplicate: 0.1, reorder: 0.3, ..Faults::NONE },
+            Faults { drop: 0.1, duplicate: 0.2, reorder: 0.5, corrupt: 0.05, ..Faults::NONE },
+            Faults { drop: 0.3, duplicate: 0.05, reorder: 0.1, corrupt: 0.01, ..Faults::NONE },
+        ];
+        for (m, faults) in mixes.iter().enumerate() {
+            let (mut completed, mut failed) = (0, 0);
+            for seed in 0..seeds {
+                let mut l = link(config, *faults, seed * 31 + m as u64);
+                for (i, n) in
+                    [1usize, 1000, 64, 0, 333].into_iter().enumerate().skip(seed as usize % 2).take(4)
+                {
+                    l.start(seed * 100 + i as u64, records(n, seed + i as u64)).unwrap();
+                }
+                l.run(Instant::from_millis(60_000));
+                assert!(l.idle(), "mix {m} seed {seed}");
+                if l.wrong_data > 0 {
+                    std::println!("mix {m} seed {seed}: {}", stats(&l.to_client.stats));
+                }
+                let (c, f) = l.verdict(&config);
+                completed += c;
+                failed += f;
+            }
+            std::println!("mix {m}: {completed} completed, {failed} failed");
+        }
     });
 }

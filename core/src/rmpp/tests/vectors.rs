@@ -873,3 +873,73 @@ fn endpoint_routes_by_direction() {
     let aborts = out.iter().filter(|(_, m, _)| m.rmpp.rmpp_type == RmppType::Abort).count();
     assert_eq!(aborts, 1);
 }
+
+// ---- Retries with the same TID ----------------------------------------------------------------
+
+#[test]
+fn a_new_attempt_after_a_failure_starts_afresh() {
+    let (mut r, data) = started();
+    let h = table_headers(1);
+    let truncated = Failure::Truncated { promised: 1280, carried: 300 };
+    assert_eq!(r.handle(T0, SA, &raw_data(1, RmppFlags::LAST, 2, 120)), Outcome::Ended(truncated));
+    rx_replies(&mut r, T0);
+    // The sender tries again with the same TID before we reported the failure: a new transfer
+    // in the other slot, while the failure is still reported once.
+    assert_eq!(r.handle(T0, SA, &data_segment(&h, &data, 1)), Outcome::Accepted);
+    assert_eq!(rx_replies(&mut r, T0), [acked(1, 7)]);
+    assert_failed_keeping(&mut r, truncated);
+    for seg in 2..=6 {
+        assert_eq!(r.handle(T0, SA, &data_segment(&h, &data, seg)), Outcome::Accepted, "segment {seg}");
+    }
+    assert_eq!(r.handle(T0, SA, &data_segment(&h, &data, 7)), Outcome::Completed);
+    let Some(Event::Received { id, .. }) = r.poll_event() else { panic!() };
+    assert_eq!(&r.received(id).unwrap()[DATA_OFFSET..], &data[..]);
+    r.release(id);
+    // After a completion, a First segment is a resend: the final ACK again (as Linux does).
+    assert_eq!(r.handle(T0, SA, &data_segment(&h, &data, 1)), Outcome::Duplicate);
+    assert_eq!(rx_replies(&mut r, T0), [acked(7, 7)]);
+}
+
+fn assert_failed_keeping(r: &mut Rx, failure: Failure) {
+    assert!(matches!(r.poll_event(), Some(Event::ReceiveFailed { failure: f, .. }) if f == failure));
+}
+
+#[test]
+fn a_failed_lingering_transfer_gives_its_slot_to_the_retry() {
+    let mut r = Receiver::<1, CAP>::new(fast_config());
+    let h = table_headers(1);
+    let data = records(20, 1);
+    r.handle(T0, SA, &data_segment(&h, &data, 1));
+    assert_eq!(
+        r.handle(T0, SA, &raw_data(1, RmppFlags::empty(), 9, 0)),
+        Outcome::Ended(Failure::Aborted(RmppStatus::SegmentNumberTooBig))
+    );
+    assert!(matches!(r.poll_event(), Some(Event::ReceiveFailed { .. })));
+    // A straggler of the failed transfer hears the ABORT again...
+    assert_eq!(r.handle(T0, SA, &data_segment(&h, &data, 2)), Outcome::Dropped(Dropped::Stale));
+    let replies = drain(|b| r.poll_transmit(T0, b));
+    assert_eq!(
+        replies.last().map(|(_, m, _)| (m.rmpp.rmpp_type, m.rmpp.status)),
+        Some((RmppType::Abort, RmppStatus::SegmentNumberTooBig))
+    );
+    // ...but a new First segment takes the only slot.
+    assert_eq!(r.handle(T0, SA, &data_segment(&h, &data, 1)), Outcome::Accepted);
+    assert_eq!(r.busy_slots(), 1);
+}
+
+#[test]
+fn acks_reach_the_running_send_not_an_unreported_one() {
+    let mut s = sending();
+    let h = table_headers(1);
+    s.handle(T0, CLIENT, &ack(&h, 1, 7));
+    tx_out(&mut s, T0);
+    assert_eq!(s.handle(T0, CLIENT, &ack(&h, 7, 7)), Outcome::Completed);
+    // Not reported yet, the same key starts again (another slot).
+    s.start(T0, CLIENT, &h, &records(20, 2)).unwrap();
+    assert_eq!(tx_out(&mut s, T0), segs(1..=1));
+    assert_eq!(s.handle(T0, CLIENT, &ack(&h, 1, 7)), Outcome::Accepted);
+    assert_eq!(tx_out(&mut s, T0), segs(2..=7));
+    assert!(matches!(s.poll_event(), Some(Event::Sent { .. })));
+    assert_eq!(s.handle(T0, CLIENT, &ack(&h, 7, 7)), Outcome::Completed);
+    assert!(matches!(s.poll_event(), Some(Event::Sent { .. })));
+}
