@@ -46,7 +46,8 @@ impl<const RX_SLOTS: usize, const RX_CAP: usize, const TX_SLOTS: usize, const TX
         &self.sender
     }
 
-    /// Takes one received MAD from `from` (see the type's routing rules).
+    /// Takes one received MAD from `from` (see the type's routing rules, and
+    /// [`Receiver::handle`] for `from` and `now`).
     pub fn handle(&mut self, now: Instant, from: MadAddress, mad: &[u8]) -> Outcome {
         let incoming = match classify(mad) {
             Classified::Malformed(e) => return Outcome::Malformed(e),

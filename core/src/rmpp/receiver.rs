@@ -171,9 +171,11 @@ impl<const SLOTS: usize, const CAP: usize> Receiver<SLOTS, CAP> {
         &self.config
     }
 
-    /// Takes one received MAD from `from`.
+    /// Takes one received MAD (the 256 bytes the kernel hands over) from `from`.
     ///
-    /// DATA segments go into their transfer; STOP and ABORT from the sender end it; MADs
+    /// `from` is the peer as the receive completion describes it (LID, QP, GRH...); replies
+    /// for the transfer go back to it. `now` must not go backwards. DATA segments go into
+    /// their transfer; STOP and ABORT from the sender end it; MADs
     /// that break a rule are answered with ABORT. Anything to send as a result waits in
     /// [`Self::poll_transmit`], a finished transfer in [`Self::poll_event`].
     pub fn handle(&mut self, now: Instant, from: MadAddress, mad: &[u8]) -> Outcome {

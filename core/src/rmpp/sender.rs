@@ -269,6 +269,9 @@ impl<const SLOTS: usize, const CAP: usize> Sender<SLOTS, CAP> {
     }
 
     /// Takes one received MAD from `from`: ACKs move sends on, STOP and ABORT end them.
+    ///
+    /// A MAD is matched to a send by peer ([`MadAddress::same_peer`]), TID, class and the
+    /// DATA Method with the response bit flipped. `now` must not go backwards.
     pub fn handle(&mut self, now: Instant, from: MadAddress, mad: &[u8]) -> Outcome {
         match classify(mad) {
             Classified::Malformed(e) => Outcome::Malformed(e),

@@ -2,6 +2,7 @@
 //! every STOP/ABORT path, a proptest of hostile input, and the memory figures.
 
 mod fuzz;
+mod linux_model;
 mod scenario;
 mod sizes;
 mod support;

@@ -18,10 +18,10 @@ use crate::wire::rmpp_header::{RmppFlags, RmppStatus, RmppType};
 use crate::wire::{MadAddress, SaMad, DATA_OFFSET, MAD_LEN};
 
 /// The buffer for 1000 PathRecords (64 056 bytes).
-const BIG: usize = capacity_for(1000, 64);
+pub(super) const BIG: usize = capacity_for(1000, 64);
 
 /// What the harness needs from an endpoint, whatever its const generics.
-trait Peer {
+pub(super) trait Peer {
     fn handle(&mut self, now: Instant, from: MadAddress, mad: &[u8]) -> Outcome;
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8; MAD_LEN]) -> Option<(MadAddress, usize)>;
     fn poll_at(&self) -> Option<Instant>;
@@ -68,7 +68,7 @@ struct Fate {
 }
 
 /// Two endpoints joined by two lossy channels.
-struct Link {
+pub(super) struct Link {
     sa: Box<dyn Peer>,
     client: Box<dyn Peer>,
     to_client: Channel,
@@ -83,7 +83,7 @@ struct Link {
 }
 
 impl Link {
-    fn new(sa: Box<dyn Peer>, client: Box<dyn Peer>, faults: Faults, seed: u64) -> Link {
+    pub(super) fn new(sa: Box<dyn Peer>, client: Box<dyn Peer>, faults: Faults, seed: u64) -> Link {
         Link {
             sa,
             client,
@@ -97,7 +97,7 @@ impl Link {
         }
     }
 
-    fn start(&mut self, tid: u64, data: Vec<u8>) -> Result<(), SendError> {
+    pub(super) fn start(&mut self, tid: u64, data: Vec<u8>) -> Result<(), SendError> {
         self.sa.start(self.now, CLIENT, &table_headers(tid), &data)?;
         self.payloads.insert(tid, data);
         self.fates.entry(tid).or_default().started = Some(self.now);
@@ -180,7 +180,7 @@ impl Link {
 
     /// Runs until both sides are idle (no MAD in flight, nothing to send, no timer) or
     /// `limit` of simulated time has passed.
-    fn run(&mut self, limit: Instant) {
+    pub(super) fn run(&mut self, limit: Instant) {
         let mut buf = [0u8; MAD_LEN];
         for _ in 0..10_000_000u64 {
             while let Some((to, len)) = self.sa.poll_transmit(self.now, &mut buf) {
@@ -233,7 +233,7 @@ impl Link {
     }
 
     /// Asserts the end state of every started transfer; returns (completed, failed).
-    fn verdict(&self, config: &Config) -> (usize, usize) {
+    pub(super) fn verdict(&self, config: &Config) -> (usize, usize) {
         assert_eq!(self.wrong_data, 0, "a reassembled transfer differs from what was sent");
         let mut completed = 0;
         let mut failed = 0;
@@ -272,11 +272,11 @@ impl Link {
 }
 
 /// Runs `f` on a thread with room for several 64 KB slots built on the stack.
-fn big_stack(f: impl FnOnce() + Send + 'static) {
+pub(super) fn big_stack(f: impl FnOnce() + Send + 'static) {
     std::thread::Builder::new().stack_size(64 << 20).spawn(f).unwrap().join().unwrap();
 }
 
-type SaSide = Endpoint<1, MAD_LEN, 4, BIG>;
+pub(super) type SaSide = Endpoint<1, MAD_LEN, 4, BIG>;
 type ClientSide = Endpoint<4, BIG, 1, MAD_LEN>;
 
 fn link(config: Config, faults: Faults, seed: u64) -> Link {
