@@ -60,7 +60,7 @@ pub const fn data_range(seg: usize, data_len: usize) -> Option<Range<usize>> {
 
 /// What a first segment's PayloadLength says about the transfer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Total {
+pub(crate) enum Total {
     /// PayloadLength 0: the sender did not give the total; the Last segment will.
     Unknown,
     /// The transfer has `segments` segments and `data_len` bytes of SA data.
@@ -76,7 +76,7 @@ pub enum Total {
 ///
 /// Valid totals are n × 220 − pad with pad in 0..=200: a remainder (mod 220) of 1..=19 would
 /// put part of the SA header in the last segment but no data, which no sender produces.
-pub const fn total_from_first(payload_length: u32) -> Option<Total> {
+pub(crate) const fn total_from_first(payload_length: u32) -> Option<Total> {
     if payload_length == 0 {
         return Some(Total::Unknown);
     }
@@ -93,7 +93,7 @@ pub const fn total_from_first(payload_length: u32) -> Option<Total> {
 }
 
 /// Bytes of SA data a Last segment's PayloadLength says it carries (`None` outside 20..=220).
-pub const fn data_in_last(payload_length: u32) -> Option<usize> {
+pub(crate) const fn data_in_last(payload_length: u32) -> Option<usize> {
     let p = payload_length as usize;
     if p < SA_HEADER_LEN || p > SEGMENT_PAYLOAD_LEN {
         None
