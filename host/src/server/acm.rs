@@ -944,7 +944,8 @@ impl std::error::Error for AcmError {}
 /// Decodes the request at the start of a stream buffer.
 ///
 /// Total: any bytes give `NeedMore`, `Complete` (with `consumed <= bytes.len()`) or an error;
-/// nothing panics and nothing allocates beyond one name of at most 64 bytes per entry.
+/// nothing panics, and the only allocations are the source and destination names (64 bytes
+/// at most each).
 /// Garbage is refused as early as the first two bytes (version, opcode), so a server never
 /// waits for a header that will not make sense. Bytes after `length` are not looked at: they
 /// are the next request.
@@ -1279,14 +1280,22 @@ impl AcmResponse {
                 }
             }
             AcmResponse::Perf { index, counters, .. } => {
-                let count = u8::try_from(counters.len())
-                    .map_err(|_| EncodeError::TooLong { len: HDR_LEN + 8 * counters.len(), max: MSG_MAX })?;
-                hdr.data = [count, *index, 0];
+                // The length check comes first: it bounds the count to 72, so it fits data[0].
+                let len = HDR_LEN + 8 * counters.len();
+                if len > MSG_MAX {
+                    return Err(EncodeError::TooLong { len, max: MSG_MAX });
+                }
+                hdr.data = [counters.len() as u8, *index, 0];
                 for c in counters {
                     body.extend_from_slice(&c.to_be_bytes());
                 }
             }
             AcmResponse::Ep { index, config, .. } => {
+                // The length check comes first: it bounds the count to 1022, so it fits 16 bits.
+                let len = HDR_LEN + EP_CONFIG_LEN + MAX_ADDRESS * config.addrs.len();
+                if len > RESPONSE_MAX {
+                    return Err(EncodeError::TooLong { len, max: RESPONSE_MAX });
+                }
                 hdr.data = [*index, 0, 0];
                 let raw = RawEpConfig {
                     dev_guid: big_endian::U64::new(config.dev_guid),
@@ -1294,16 +1303,9 @@ impl AcmResponse {
                     phys_port_cnt: config.phys_port_cnt,
                     rsvd: [0; 2],
                     pkey: big_endian::U16::new(config.pkey),
-                    addr_cnt: big_endian::U16::new(
-                        u16::try_from(config.addrs.len())
-                            .map_err(|_| EncodeError::TooLong { len: usize::MAX, max: RESPONSE_MAX })?,
-                    ),
+                    addr_cnt: big_endian::U16::new(config.addrs.len() as u16),
                     prov_name: padded(&config.prov_name).ok_or(EncodeError::ProviderNameTooLong)?,
                 };
-                let len = HDR_LEN + EP_CONFIG_LEN + MAX_ADDRESS * config.addrs.len();
-                if len > RESPONSE_MAX {
-                    return Err(EncodeError::TooLong { len, max: RESPONSE_MAX });
-                }
                 body.reserve_exact(len - HDR_LEN);
                 body.extend_from_slice(raw.as_bytes());
                 for a in &config.addrs {
@@ -2077,7 +2079,9 @@ mod tests {
         );
         assert!(AcmResponse::resolve(0, &nine[..8], None).encode().is_ok());
         let perf = AcmResponse::Perf { tid: 0, index: 0, counters: vec![0; 73] };
-        assert!(matches!(perf.encode(), Err(EncodeError::TooLong { .. })));
+        assert_eq!(perf.encode(), Err(EncodeError::TooLong { len: 600, max: 592 }));
+        let perf = AcmResponse::Perf { tid: 0, index: 0, counters: vec![0; 300] };
+        assert_eq!(perf.encode(), Err(EncodeError::TooLong { len: 2416, max: 592 }));
         let long = "p".repeat(64);
         let ep = |prov_name: String, addrs: Vec<String>| AcmResponse::Ep {
             tid: 0,
@@ -2086,7 +2090,11 @@ mod tests {
         };
         assert_eq!(ep(long.clone(), vec![]).encode(), Err(EncodeError::ProviderNameTooLong));
         assert_eq!(ep("x".into(), vec![long]).encode(), Err(EncodeError::AddressTooLong));
-        assert!(matches!(ep("x".into(), vec!["a".into(); 1023]).encode(), Err(EncodeError::TooLong { .. })));
+        assert_eq!(
+            ep("x".into(), vec!["a".into(); 1023]).encode(),
+            Err(EncodeError::TooLong { len: 65568, max: 65535 })
+        );
+        assert!(matches!(ep("x".into(), vec!["a".into(); 70000]).encode(), Err(EncodeError::TooLong { .. })));
         assert_eq!(ep("x".into(), vec!["a".into(); 1022]).encode().unwrap().len(), 65504);
     }
 
