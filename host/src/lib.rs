@@ -3,4 +3,5 @@
 
 pub mod capture;
 pub mod cli;
+pub mod server;
 pub mod umad;
