@@ -1,4 +1,4 @@
-//! Printers for [`Describe`] walks: aligned text for people, JSON for programs.
+//! Printers for [`localsa_core::wire::Describe`] walks: aligned text for people, JSON for programs.
 
 use localsa_core::wire::{Value, Visitor};
 use serde_json::{Map, Value as Json};
