@@ -5,8 +5,14 @@
 //! * [`wire`]: views and representations of MADs, the RMPP header, the SA header and the SA
 //!   attributes. Parsing is total: any byte slice yields a value or a typed [`wire::Error`].
 //! * [`time`]: the caller's clock, as plain microsecond counts. Nothing in the core reads a clock.
+//! * [`table`]: the PathRecord cache. A fixed-capacity table (`Table<N>`, 120 bytes per entry,
+//!   const-constructible, so it can live in a `static`) that answers PathRecord queries — a
+//!   template and component mask, as a client sends them to the SA — with the records OpenSM
+//!   would return, from records it returned before. Hash-indexed by destination GID and LID,
+//!   LRU eviction, per-entry expiry, negative and pinned entries, invalidation by GID, LID or
+//!   subnet prefix, and generations for lazy revalidation after a subnet manager change.
 //!
-//! Higher layers (RMPP, the PathRecord table and the engine) build on `wire` only.
+//! Higher layers (RMPP and the engine) build on `wire` and `table`.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
@@ -17,5 +23,6 @@ extern crate std;
 #[macro_use]
 mod macros;
 
+pub mod table;
 pub mod time;
 pub mod wire;
