@@ -13,8 +13,8 @@
 //!
 //! Memory: [`BYTES_PER_ENTRY`] = 120 bytes per entry (a 112-byte entry — the 64-byte wire
 //! record, 8-byte expiry, 8-byte ServiceID context, four `u32` links, generation, mask, error,
-//! QoS class, flags — and two 4-byte bucket heads), plus a fixed header of 136 bytes
-//! (mostly the counters). A
+//! QoS class, flags — and two 4-byte bucket heads), plus a fixed header of 336 bytes
+//! (the source sets and the counters, mostly). A
 //! 256-entry table is 30 KiB, which fits a 64 KiB Cortex-M3 with room to spare.
 //!
 //! # Entries
@@ -48,14 +48,15 @@
 //! the engine can serve-and-refresh or refetch.
 //!
 //! Everything is O(1) in the table size except the scans: invalidation by prefix, by a
-//! *source* GID or LID (skipped when a 64-bit summary of the sources says no entry has it),
-//! flush with pins kept, and `purge_expired`.
+//! *source* GID or LID (skipped unless some entry has that source: the table tracks up to 8
+//! distinct sources exactly), flush with pins kept, and `purge_expired`.
 
 mod counters;
 mod entry;
 mod index;
 mod lru;
 pub mod query;
+mod sources;
 
 use core::fmt;
 
@@ -68,6 +69,7 @@ use self::entry::{flags, Entry, Rank, GID, LID, NEVER};
 use self::index::{hash_gid, hash_lid, Index};
 use self::lru::Lru;
 use self::query::{Compiled, Dest};
+use self::sources::SourceSet;
 use crate::time::{Duration, Instant};
 use crate::wire::path_record::Record;
 use crate::wire::{Gid, PathRecordMask, PathRecordRepr, SaError};
@@ -196,11 +198,10 @@ pub struct Table<const N: usize> {
     len: u32,
     pinned: u32,
     generation: u32,
-    /// Summaries (one bit per hash value mod 64) of the source GIDs and LIDs of the entries,
-    /// so invalidating a GID or LID that is no entry's source needs no scan. Bits are set on
-    /// insert and recomputed by every full scan.
-    source_gids: u64,
-    source_lids: u64,
+    /// The source GIDs and LIDs of the entries, so invalidating a GID or LID that is no
+    /// entry's source needs no scan.
+    source_gids: SourceSet<Gid>,
+    source_lids: SourceSet<u16>,
     settings: Settings,
     counters: Counters,
 }
@@ -222,14 +223,6 @@ impl<const N: usize> fmt::Debug for Table<N> {
             .field("counters", &self.counters)
             .finish_non_exhaustive()
     }
-}
-
-fn source_bit_gid(g: &Gid) -> u64 {
-    1 << (hash_gid(g) & 63)
-}
-
-fn source_bit_lid(l: u16) -> u64 {
-    1 << (hash_lid(l) >> 26)
 }
 
 /// An entry's source GID and LID, if it has them (paths always; negative entries if their
@@ -293,8 +286,8 @@ impl<const N: usize> Table<N> {
             len: 0,
             pinned: 0,
             generation: 0,
-            source_gids: 0,
-            source_lids: 0,
+            source_gids: SourceSet::new(Gid::ZERO),
+            source_lids: SourceSet::new(0),
             settings: Settings { configured: false, max_pinned: 0, negative_lifetime: 0 },
             counters: Counters {
                 hits: 0,
@@ -646,7 +639,7 @@ impl<const N: usize> Table<N> {
     pub fn invalidate_gid(&mut self, gid: &Gid, pins: PinPolicy) -> usize {
         let dest = Dest::Gid(*gid);
         let mut n = self.drop_under(&dest, pins);
-        if self.source_gids & source_bit_gid(gid) != 0 {
+        if self.source_gids.may_contain(*gid) {
             n += self.drop_where(pins, Cause::Invalidated, |e| sources(e).0 == Some(*gid));
         }
         n
@@ -656,7 +649,7 @@ impl<const N: usize> Table<N> {
     pub fn invalidate_lid(&mut self, lid: u16, pins: PinPolicy) -> usize {
         let dest = Dest::Lid(lid);
         let mut n = self.drop_under(&dest, pins);
-        if self.source_lids & source_bit_lid(lid) != 0 {
+        if self.source_lids.may_contain(lid) {
             n += self.drop_where(pins, Cause::Invalidated, |e| sources(e).1 == Some(lid));
         }
         n
@@ -682,7 +675,8 @@ impl<const N: usize> Table<N> {
         self.by_dlid.clear();
         self.lru.clear();
         (self.free, self.high_water, self.len, self.pinned) = (0, 0, 0, 0);
-        (self.source_gids, self.source_lids) = (0, 0);
+        self.source_gids.clear();
+        self.source_lids.clear();
         n
     }
 
@@ -756,10 +750,10 @@ impl<const N: usize> Table<N> {
     }
 
     /// Drops every entry (pinned ones only with `PinPolicy::Drop`) for which `pred` holds, and
-    /// recomputes the source summaries from the entries that stay.
+    /// rebuilds the source sets from the entries that stay.
     fn drop_where(&mut self, pins: PinPolicy, cause: Cause, pred: impl Fn(&Entry) -> bool) -> usize {
         let mut n = 0;
-        let (mut gids, mut lids) = (0, 0);
+        let (mut gids, mut lids) = (SourceSet::new(Gid::ZERO), SourceSet::new(0));
         for s in 0..self.high_water as usize {
             let e = &self.entries[s];
             if e.flags & flags::KIND == 0 {
@@ -770,8 +764,12 @@ impl<const N: usize> Table<N> {
                 n += 1;
             } else {
                 let (g, l) = sources(e);
-                gids |= g.map_or(0, |g| source_bit_gid(&g));
-                lids |= l.map_or(0, source_bit_lid);
+                if let Some(g) = g {
+                    gids.add(g);
+                }
+                if let Some(l) = l {
+                    lids.add(l);
+                }
             }
         }
         (self.source_gids, self.source_lids) = (gids, lids);
@@ -814,8 +812,12 @@ impl<const N: usize> Table<N> {
             self.lru.push_front(&mut self.entries, slot);
         }
         let (g, l) = sources(&new);
-        self.source_gids |= g.map_or(0, |g| source_bit_gid(&g));
-        self.source_lids |= l.map_or(0, source_bit_lid);
+        if let Some(g) = g {
+            self.source_gids.add(g);
+        }
+        if let Some(l) = l {
+            self.source_lids.add(l);
+        }
         self.len += 1;
         self.counters.inserts += 1;
         outcome
@@ -836,6 +838,13 @@ impl<const N: usize> Table<N> {
             self.pinned -= 1;
         } else {
             self.lru.unlink(&mut self.entries, s);
+        }
+        let (g, l) = sources(&e);
+        if let Some(g) = g {
+            self.source_gids.remove(g);
+        }
+        if let Some(l) = l {
+            self.source_lids.remove(l);
         }
         self.len -= 1;
         self.entries[s] = Entry::EMPTY;

@@ -74,7 +74,7 @@ fn memory_per_entry() {
     let per_entry = (core::mem::size_of::<Table<2048>>() - core::mem::size_of::<Table<1024>>()) / 1024;
     assert_eq!(per_entry, BYTES_PER_ENTRY);
     let header = core::mem::size_of::<Table<1024>>() - 1024 * BYTES_PER_ENTRY;
-    assert!(header <= 160, "header {header}");
+    assert_eq!(header, 336, "header");
     // 256 entries on a 64 KiB Cortex-M3.
     assert!(core::mem::size_of::<Table<256>>() < 31 * 1024);
 }
@@ -708,4 +708,25 @@ mod props {
             }
         }
     }
+}
+
+#[test]
+fn invalidation_by_source_with_many_sources() {
+    // More distinct sources than the source set tracks: invalidation falls back to scanning.
+    let mut table = Table::<64>::new();
+    for s in 0..12u64 {
+        let r = PathRecordRepr { sgid: gid(100 + s), slid: 0x200 + s as u16, ..path(s) };
+        table.insert(t(0), &rec(r), Origin::BEST, LONG);
+    }
+    for s in 0..12u64 {
+        assert_eq!(table.invalidate_gid(&gid(100 + s), PinPolicy::Keep), 1, "source {s}");
+    }
+    assert!(table.is_empty());
+    for s in 0..12u64 {
+        let r = PathRecordRepr { sgid: gid(100 + s), slid: 0x200 + s as u16, ..path(s) };
+        table.insert(t(0), &rec(r), Origin::BEST, LONG);
+    }
+    assert_eq!(table.invalidate_lid(0x205, PinPolicy::Keep), 1);
+    assert_eq!(table.invalidate_lid(0x205, PinPolicy::Keep), 0);
+    assert_eq!(table.len(), 11);
 }
