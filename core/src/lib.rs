@@ -5,7 +5,7 @@
 //! * [`wire`]: views and representations of MADs, the RMPP header, the SA header and the SA
 //!   attributes. Parsing is total: any byte slice yields a value or a typed [`wire::Error`].
 //! * [`time`]: the caller's clock, as plain microsecond counts. Nothing in the core reads a clock.
-//! * [`table`]: the PathRecord cache. A fixed-capacity table (`Table<N>`, 120 bytes per entry,
+//! * [`table`]: the PathRecord cache. A fixed-capacity table (`Table<N>`, 124 bytes per entry,
 //!   const-constructible, so it can live in a `static`) that answers PathRecord queries — a
 //!   template and component mask, as a client sends them to the SA — with the records OpenSM
 //!   would return, from records it returned before. Hash-indexed by destination GID and LID,

@@ -1,20 +1,22 @@
-//! One slot of the table: a PathRecord (or a failed query) with its index links, LRU links and
-//! aging metadata, in 112 bytes.
+//! One slot of the table: a PathRecord (or a failed query) with its aging metadata, in 96
+//! bytes. (Its hash-chain links and LRU links live in dense arrays of their own, 12 and 8
+//! bytes per slot, so that walking a chain or relinking the LRU list does not drag whole
+//! entries through the CPU caches.)
 //!
-//! Layout (`size_of::<Entry>() == 112`, 8-byte aligned):
+//! Layout (`repr(C)`, `size_of::<Entry>() == 96`, 8-byte aligned). What a lookup checks first
+//! (flags, generation, expiry) runs straight into the record, whose GIDs, LIDs, P_Key, SL and
+//! selector bytes follow:
 //!
-//! | field | bytes | use |
-//! |-------|-------|-----|
-//! | `record` | 64 | the SA's record as on the wire; for a negative entry, the query's normal form |
-//! | `expires` | 8 | µs since the caller's epoch; `u64::MAX` = never |
-//! | `service_id` | 8 | the inserting query's ServiceID ([`Context`]) |
-//! | `lru_prev`, `lru_next` | 8 | LRU list (the free list reuses `lru_next`) |
-//! | `chain` | 8 | next entry in the DGID and the DLID hash chain |
-//! | `generation` | 4 | the table generation at insertion |
-//! | `mask` | 4 | negative entries: the query's normalized component mask |
-//! | `error` | 4 | negative entries: the SA's error, packed |
-//! | `qos_class` | 2 | the inserting query's QoS class |
-//! | `flags` | 2 | kind, pinned, [`Natural`](super::Natural) bits, context bits, index membership |
+//! | offset | field | bytes | use |
+//! |--------|-------|-------|-----|
+//! | 0 | `flags` | 2 | kind, pinned, [`Natural`](super::Natural) bits, context bits, index membership |
+//! | 2 | `qos_class` | 2 | the inserting query's QoS class |
+//! | 4 | `generation` | 4 | the table generation at insertion |
+//! | 8 | `expires` | 8 | µs since the caller's epoch; `u64::MAX` = never |
+//! | 16 | `record` | 64 | the SA's record as on the wire; for a negative entry, the query's normal form |
+//! | 80 | `service_id` | 8 | the inserting query's ServiceID ([`Context`]) |
+//! | 88 | `mask` | 4 | negative entries: the query's normalized component mask |
+//! | 92 | `error` | 4 | negative entries: the SA's error, packed |
 //!
 //! Links are slot + 1 with 0 for "none", so an all-zero entry is a free one and an all-zero
 //! table is an empty table (it lives in `.bss`, and `Box`es of it come from zeroed memory).
@@ -45,6 +47,24 @@ pub(crate) mod flags {
     pub const IN_GID: u16 = 1 << 11;
     /// Linked in the DLID index.
     pub const IN_LID: u16 = 1 << 12;
+    /// The context bits.
+    pub const CONTEXT: u16 = CTX_SERVICE | CTX_QOS | CTX_PKEY | CTX_RAW;
+}
+
+/// The flag bits of a context.
+pub(crate) fn context_flags(c: &Context) -> u16 {
+    let mut f = 0;
+    for (on, bit) in [
+        (c.service_id.is_some(), flags::CTX_SERVICE),
+        (c.qos_class.is_some(), flags::CTX_QOS),
+        (c.pkey, flags::CTX_PKEY),
+        (c.raw_traffic, flags::CTX_RAW),
+    ] {
+        if on {
+            f |= bit;
+        }
+    }
+    f
 }
 
 /// `expires` of an entry that never expires.
@@ -71,40 +91,29 @@ pub(crate) const ZERO_RECORD: Record = Record {
 
 /// A slot; see the module docs for the layout.
 #[derive(Debug, Clone, Copy, FromZeros)]
+#[repr(C)]
 pub(crate) struct Entry {
-    pub(crate) record: Record,
-    pub(crate) expires: u64,
-    pub(crate) service_id: u64,
-    pub(crate) lru_prev: u32,
-    pub(crate) lru_next: u32,
-    /// Next in the DGID chain ([`GID`]) and the DLID chain ([`LID`]).
-    pub(crate) chain: [u32; 2],
+    pub(crate) flags: u16,
+    pub(crate) qos_class: u16,
     pub(crate) generation: u32,
+    pub(crate) expires: u64,
+    pub(crate) record: Record,
+    pub(crate) service_id: u64,
     pub(crate) mask: u32,
     pub(crate) error: u32,
-    pub(crate) qos_class: u16,
-    pub(crate) flags: u16,
 }
-
-/// Index of the DGID chain link.
-pub(crate) const GID: usize = 0;
-/// Index of the DLID chain link.
-pub(crate) const LID: usize = 1;
 
 impl Entry {
     /// A free slot.
     pub(crate) const EMPTY: Entry = Entry {
-        record: ZERO_RECORD,
-        expires: 0,
-        service_id: 0,
-        lru_prev: 0,
-        lru_next: 0,
-        chain: [0; 2],
+        flags: 0,
+        qos_class: 0,
         generation: 0,
+        expires: 0,
+        record: ZERO_RECORD,
+        service_id: 0,
         mask: 0,
         error: 0,
-        qos_class: 0,
-        flags: 0,
     };
 
     /// A path entry (not yet linked anywhere).
@@ -117,17 +126,13 @@ impl Entry {
     ) -> Entry {
         let n = origin.natural;
         let c = &origin.context;
-        let mut f = flags::PATH | flags::IN_GID | flags::IN_LID;
+        let mut f = flags::PATH | flags::IN_GID | flags::IN_LID | context_flags(c);
         for (on, bit) in [
             (pinned, flags::PINNED),
             (n.contains(Natural::MTU), flags::NAT_MTU),
             (n.contains(Natural::RATE), flags::NAT_RATE),
             (n.contains(Natural::PACKET_LIFETIME), flags::NAT_LIFE),
             (n.contains(Natural::SL), flags::NAT_SL),
-            (c.service_id.is_some(), flags::CTX_SERVICE),
-            (c.qos_class.is_some(), flags::CTX_QOS),
-            (c.pkey, flags::CTX_PKEY),
-            (c.raw_traffic, flags::CTX_RAW),
         ] {
             if on {
                 f |= bit;
@@ -226,7 +231,7 @@ impl Entry {
     /// Whether this path entry is the same path as `other` (the table holds at most one entry
     /// per identity): same endpoints, P_Key, SL, MTU, rate, packet lifetime and context.
     pub(crate) fn same_path(&self, other: &Entry) -> bool {
-        const CTX: u16 = flags::CTX_SERVICE | flags::CTX_QOS | flags::CTX_PKEY | flags::CTX_RAW;
+        const CTX: u16 = flags::CONTEXT;
         let (a, b) = (&self.record, &other.record);
         a.dgid == b.dgid
             && a.sgid == b.sgid
@@ -314,8 +319,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn entry_is_112_bytes() {
-        assert_eq!(core::mem::size_of::<Entry>(), 112);
+    fn entry_is_96_bytes() {
+        assert_eq!(core::mem::size_of::<Entry>(), 96);
+        assert_eq!(core::mem::offset_of!(Entry, record), 16);
     }
 
     #[test]

@@ -11,11 +11,12 @@
 //! [`Table::new`] in a `static` lands in `.bss`, and a large table can be made directly on
 //! the heap with [`zerocopy::FromZeros::new_box_zeroed`].
 //!
-//! Memory: [`BYTES_PER_ENTRY`] = 120 bytes per entry (a 112-byte entry — the 64-byte wire
-//! record, 8-byte expiry, 8-byte ServiceID context, four `u32` links, generation, mask, error,
-//! QoS class, flags — and two 4-byte bucket heads), plus a fixed header of 336 bytes
+//! Memory: [`BYTES_PER_ENTRY`] = 124 bytes per entry: a 96-byte entry (the 64-byte wire
+//! record, 8-byte expiry, 8-byte ServiceID context, generation, mask, error, QoS class,
+//! flags), a 12-byte hash-chain node (two links and two 16-bit keys), 8 bytes of LRU links and
+//! two 4-byte bucket heads, plus a fixed header of 336 bytes
 //! (the source sets and the counters, mostly). A
-//! 256-entry table is 30 KiB, which fits a 64 KiB Cortex-M3 with room to spare.
+//! 256-entry table is 31.3 KiB, which leaves half of a 64 KiB Cortex-M3 free.
 //!
 //! # Entries
 //!
@@ -65,8 +66,8 @@ use zerocopy::FromZeros;
 pub use counters::Counters;
 pub use query::{Context, Natural, Origin, Query};
 
-use self::entry::{flags, Entry, Rank, GID, LID, NEVER};
-use self::index::{hash_gid, hash_lid, Index};
+use self::entry::{flags, Entry, Rank, NEVER};
+use self::index::Index;
 use self::lru::Lru;
 use self::query::{Compiled, Dest};
 use self::sources::SourceSet;
@@ -74,8 +75,12 @@ use crate::time::{Duration, Instant};
 use crate::wire::path_record::Record;
 use crate::wire::{Gid, PathRecordMask, PathRecordRepr, SaError};
 
-/// Memory per entry: the entry itself plus one bucket head in each of the two hash indexes.
-pub const BYTES_PER_ENTRY: usize = core::mem::size_of::<Entry>() + 2 * core::mem::size_of::<u32>();
+/// Memory per entry: the entry itself, its hash-chain node, its LRU links, and one bucket head
+/// in each of the two hash indexes.
+pub const BYTES_PER_ENTRY: usize = core::mem::size_of::<Entry>()
+    + core::mem::size_of::<index::Node>()
+    + core::mem::size_of::<lru::Links>()
+    + 2 * core::mem::size_of::<u32>();
 
 // The memory budget: at most 128 bytes per entry, checked at compile time.
 const _: () = assert!(BYTES_PER_ENTRY <= 128);
@@ -188,10 +193,9 @@ struct Settings {
 #[derive(FromZeros)]
 pub struct Table<const N: usize> {
     entries: [Entry; N],
-    by_dgid: Index<N>,
-    by_dlid: Index<N>,
-    lru: Lru,
-    /// Free list of recycled slots, linked through `lru_next` (slot + 1, 0 for none).
+    index: Index<N>,
+    lru: Lru<N>,
+    /// Free list of recycled slots, linked through their LRU `next` (slot + 1, 0 for none).
     free: u32,
     /// Slots `high_water..N` have never been used.
     high_water: u32,
@@ -253,24 +257,6 @@ fn expiry(now: Instant, lifetime: Duration) -> u64 {
     }
 }
 
-/// Count and best rank of the path entries that answer a lookup, fresh or stale.
-#[derive(Clone, Copy)]
-struct Found {
-    count: usize,
-    best: Option<(Rank, usize)>,
-}
-
-impl Found {
-    const NONE: Found = Found { count: 0, best: None };
-
-    fn add(&mut self, rank: Rank, slot: usize) {
-        self.count += 1;
-        if self.best.as_ref().is_none_or(|(b, _)| rank < *b) {
-            self.best = Some((rank, slot));
-        }
-    }
-}
-
 impl<const N: usize> Table<N> {
     /// An empty table with the default [`Config`]: negative entries live
     /// [`DEFAULT_NEGATIVE_LIFETIME`], at most `N / 4` pinned entries. All zero bytes.
@@ -278,8 +264,7 @@ impl<const N: usize> Table<N> {
         const { assert!(N > 0 && N < u32::MAX as usize, "capacity must be in 1..u32::MAX") };
         Table {
             entries: [Entry::EMPTY; N],
-            by_dgid: Index::new(),
-            by_dlid: Index::new(),
+            index: Index::new(),
             lru: Lru::new(),
             free: 0,
             high_water: 0,
@@ -389,22 +374,6 @@ impl<const N: usize> Table<N> {
         self.free == 0 && self.high_water as usize == N
     }
 
-    /// The chain and bucket a destination hashes to.
-    fn locate(dest: &Dest) -> (usize, usize) {
-        match dest {
-            Dest::Gid(g) => (GID, Index::<N>::bucket(hash_gid(g))),
-            Dest::Lid(l) => (LID, Index::<N>::bucket(hash_lid(*l))),
-        }
-    }
-
-    fn head(&self, chain: usize, bucket: usize) -> u32 {
-        if chain == GID {
-            self.by_dgid.head(bucket)
-        } else {
-            self.by_dlid.head(bucket)
-        }
-    }
-
     /// Looks `query` up at `now`, writing the matching records (at most `out.len()` and the
     /// query's NumbPath) to the start of `out`.
     ///
@@ -419,15 +388,15 @@ impl<const N: usize> Table<N> {
         };
         let now = now.as_micros();
         let dest = q.dest();
-        let (chain, bucket) = Self::locate(&dest);
-        let (mut fresh, mut stale) = (Found::NONE, Found::NONE);
+        // Per kind, fresh [0] and stale [1]: how many path entries answer, and the best ranked.
+        // Ranks are only compared when a second entry answers.
+        let mut found = [0usize; 2];
+        let mut best = [usize::MAX; 2];
         let mut negative = None;
         let mut normal = None;
-        let mut cur = self.head(chain, bucket);
-        while cur != 0 {
-            let s = cur as usize - 1;
+        let mut walk = self.index.cursor(&dest);
+        while let Some(s) = self.index.next(&mut walk) {
             let e = &self.entries[s];
-            cur = e.chain[chain];
             if !indexed_under(e, &dest) {
                 continue;
             }
@@ -435,8 +404,11 @@ impl<const N: usize> Table<N> {
                 self.drop_slot(s, Cause::Expired);
             } else if e.is_path() {
                 if q.answers(e) {
-                    let found = if self.is_stale(e) { &mut stale } else { &mut fresh };
-                    found.add(e.rank(), s);
+                    let k = self.is_stale(e) as usize;
+                    found[k] += 1;
+                    if best[k] == usize::MAX || self.entries[s].rank() < self.entries[best[k]].rank() {
+                        best[k] = s;
+                    }
                 }
             } else if negative.is_none() {
                 let (record, mask) = normal.get_or_insert_with(|| q.normalized());
@@ -445,21 +417,20 @@ impl<const N: usize> Table<N> {
                 }
             }
         }
-        let (found, is_stale) = if fresh.count > 0 { (fresh, false) } else { (stale, true) };
-        if let Some((first_rank, first)) = found.best {
+        let k = if found[0] > 0 { 0 } else { 1 };
+        let is_stale = k == 1;
+        if found[k] > 0 {
             let limit = q.limit.map_or(out.len(), |n| out.len().min(n as usize));
-            let count = limit.min(found.count);
-            let mut last = first_rank;
-            let mut slot = first;
+            let count = limit.min(found[k]);
+            let mut slot = best[k];
             for (i, out) in out.iter_mut().enumerate().take(count) {
                 if i > 0 {
                     // The next record in rank order: the smallest rank above the last one.
+                    let last = self.entries[slot].rank();
                     let mut next: Option<(Rank, usize)> = None;
-                    let mut cur = self.head(chain, bucket);
-                    while cur != 0 {
-                        let s = cur as usize - 1;
+                    let mut walk = self.index.cursor(&dest);
+                    while let Some(s) = self.index.next(&mut walk) {
                         let e = &self.entries[s];
-                        cur = e.chain[chain];
                         if indexed_under(e, &dest)
                             && e.is_path()
                             && self.is_stale(e) == is_stale
@@ -472,13 +443,12 @@ impl<const N: usize> Table<N> {
                         }
                     }
                     // `count` entries answer, so there is a next one.
-                    let Some((rank, s)) = next else { break };
-                    last = rank;
+                    let Some((_, s)) = next else { break };
                     slot = s;
                 }
                 *out = self.entries[slot].record;
                 if !self.entries[slot].is_pinned() {
-                    self.lru.touch(&mut self.entries, slot);
+                    self.lru.touch(slot);
                 }
             }
             return if is_stale {
@@ -490,7 +460,7 @@ impl<const N: usize> Table<N> {
             };
         }
         if let Some(s) = negative {
-            self.lru.touch(&mut self.entries, s);
+            self.lru.touch(s);
             self.counters.negative_hits += 1;
             let e = &self.entries[s];
             return Lookup::Negative { error: e.error(), stale: self.is_stale(e) };
@@ -545,21 +515,18 @@ impl<const N: usize> Table<N> {
         if pin && !existing_pinned && self.pinned >= self.max_pinned() {
             return Insert::TooManyPins;
         }
-        if existing.is_none() && self.is_full() && self.lru.tail().is_none() {
+        if existing.is_none() && self.is_full() && self.lru.is_empty() {
             return Insert::FullOfPins;
         }
         self.drop_contradicted_negatives(&new);
         if let Some(s) = existing {
-            let links = (self.entries[s].lru_prev, self.entries[s].lru_next, self.entries[s].chain);
-            let e = &mut self.entries[s];
-            *e = new;
-            (e.lru_prev, e.lru_next, e.chain) = links;
+            self.entries[s] = new;
             if pin && !existing_pinned {
                 // It was on the LRU list; pinned entries are not.
-                self.lru.unlink(&mut self.entries, s);
+                self.lru.unlink(s);
                 self.pinned += 1;
             } else if !pin {
-                self.lru.touch(&mut self.entries, s);
+                self.lru.touch(s);
             }
             self.counters.replacements += 1;
             return Insert::Replaced;
@@ -574,26 +541,21 @@ impl<const N: usize> Table<N> {
         let Ok(q) = Compiled::new(query) else { return Insert::Unsupported };
         let (record, mask) = q.normalized();
         let dest = q.dest();
-        let (chain, bucket) = Self::locate(&dest);
         let mut existing = None;
-        let mut cur = self.head(chain, bucket);
-        while cur != 0 {
-            let s = cur as usize - 1;
+        let mut walk = self.index.cursor(&dest);
+        while let Some(s) = self.index.next(&mut walk) {
             let e = &self.entries[s];
-            cur = e.chain[chain];
             if e.is_negative() && indexed_under(e, &dest) && e.mask == mask && e.record == record {
                 existing = Some(s);
                 break;
             }
         }
-        if existing.is_none() && self.is_full() && self.lru.tail().is_none() {
+        if existing.is_none() && self.is_full() && self.lru.is_empty() {
             return Insert::FullOfPins;
         }
-        let mut cur = self.head(chain, bucket);
-        while cur != 0 {
-            let s = cur as usize - 1;
+        let mut walk = self.index.cursor(&dest);
+        while let Some(s) = self.index.next(&mut walk) {
             let e = &self.entries[s];
-            cur = e.chain[chain];
             if e.is_path() && !e.is_pinned() && indexed_under(e, &dest) && q.answers(e) {
                 self.drop_slot(s, Cause::Invalidated);
             }
@@ -603,7 +565,7 @@ impl<const N: usize> Table<N> {
         if let Some(s) = existing {
             let e = &mut self.entries[s];
             (e.error, e.expires, e.generation) = (new.error, new.expires, new.generation);
-            self.lru.touch(&mut self.entries, s);
+            self.lru.touch(s);
             self.counters.replacements += 1;
             return Insert::Replaced;
         }
@@ -671,8 +633,7 @@ impl<const N: usize> Table<N> {
         }
         let n = self.len as usize;
         self.counters.invalidations += n as u64;
-        self.by_dgid.clear();
-        self.by_dlid.clear();
+        self.index.clear();
         self.lru.clear();
         (self.free, self.high_water, self.len, self.pinned) = (0, 0, 0, 0);
         self.source_gids.clear();
@@ -696,15 +657,12 @@ impl<const N: usize> Table<N> {
     /// The slot of the path entry with the same identity as `probe`.
     fn find_path(&self, probe: &Entry) -> Option<usize> {
         let dest = Dest::Gid(probe.record.dgid);
-        let (chain, bucket) = Self::locate(&dest);
-        let mut cur = self.head(chain, bucket);
-        while cur != 0 {
-            let s = cur as usize - 1;
+        let mut walk = self.index.cursor(&dest);
+        while let Some(s) = self.index.next(&mut walk) {
             let e = &self.entries[s];
             if e.is_path() && e.same_path(probe) {
                 return Some(s);
             }
-            cur = e.chain[chain];
         }
         None
     }
@@ -713,12 +671,9 @@ impl<const N: usize> Table<N> {
     fn drop_contradicted_negatives(&mut self, path: &Entry) {
         let dests = [Dest::Gid(path.record.dgid), Dest::Lid(path.record.dlid.get())];
         for dest in dests {
-            let (chain, bucket) = Self::locate(&dest);
-            let mut cur = self.head(chain, bucket);
-            while cur != 0 {
-                let s = cur as usize - 1;
+            let mut walk = self.index.cursor(&dest);
+            while let Some(s) = self.index.next(&mut walk) {
                 let e = &self.entries[s];
-                cur = e.chain[chain];
                 if e.is_negative() && indexed_under(e, &dest) {
                     let query = Query::new(
                         PathRecordRepr::parse(&e.record),
@@ -734,13 +689,10 @@ impl<const N: usize> Table<N> {
 
     /// Drops the entries indexed under `dest`.
     fn drop_under(&mut self, dest: &Dest, pins: PinPolicy) -> usize {
-        let (chain, bucket) = Self::locate(dest);
         let mut n = 0;
-        let mut cur = self.head(chain, bucket);
-        while cur != 0 {
-            let s = cur as usize - 1;
+        let mut walk = self.index.cursor(dest);
+        while let Some(s) = self.index.next(&mut walk) {
             let e = &self.entries[s];
-            cur = e.chain[chain];
             if indexed_under(e, dest) && (pins == PinPolicy::Drop || !e.is_pinned()) {
                 self.drop_slot(s, Cause::Invalidated);
                 n += 1;
@@ -781,7 +733,7 @@ impl<const N: usize> Table<N> {
         let mut outcome = Insert::Inserted;
         let slot = if self.free != 0 {
             let s = self.free as usize - 1;
-            self.free = self.entries[s].lru_next;
+            self.free = self.lru.links[s].next;
             s
         } else if (self.high_water as usize) < N {
             self.high_water += 1;
@@ -794,22 +746,21 @@ impl<const N: usize> Table<N> {
                 self.drop_slot(victim, Cause::Evicted);
                 outcome = Insert::Evicted;
             }
-            self.free = self.entries[victim].lru_next;
+            self.free = self.lru.links[victim].next;
             victim
         };
         self.entries[slot] = new;
         if new.has(flags::IN_GID) {
-            let b = Index::<N>::bucket(hash_gid(&new.record.dgid));
-            self.by_dgid.push(&mut self.entries, GID, b, slot);
+            self.index.link(slot, &Dest::Gid(new.record.dgid));
         }
         if new.has(flags::IN_LID) {
-            let b = Index::<N>::bucket(hash_lid(new.record.dlid.get()));
-            self.by_dlid.push(&mut self.entries, LID, b, slot);
+            self.index.link(slot, &Dest::Lid(new.record.dlid.get()));
         }
         if new.is_pinned() {
+            self.lru.links[slot] = lru::Links::default();
             self.pinned += 1;
         } else {
-            self.lru.push_front(&mut self.entries, slot);
+            self.lru.push_front(slot);
         }
         let (g, l) = sources(&new);
         if let Some(g) = g {
@@ -827,17 +778,15 @@ impl<const N: usize> Table<N> {
     fn drop_slot(&mut self, s: usize, cause: Cause) {
         let e = self.entries[s];
         if e.has(flags::IN_GID) {
-            let b = Index::<N>::bucket(hash_gid(&e.record.dgid));
-            self.by_dgid.unlink(&mut self.entries, GID, b, s);
+            self.index.unlink(s, &Dest::Gid(e.record.dgid));
         }
         if e.has(flags::IN_LID) {
-            let b = Index::<N>::bucket(hash_lid(e.record.dlid.get()));
-            self.by_dlid.unlink(&mut self.entries, LID, b, s);
+            self.index.unlink(s, &Dest::Lid(e.record.dlid.get()));
         }
         if e.is_pinned() {
             self.pinned -= 1;
         } else {
-            self.lru.unlink(&mut self.entries, s);
+            self.lru.unlink(s);
         }
         let (g, l) = sources(&e);
         if let Some(g) = g {
@@ -848,7 +797,7 @@ impl<const N: usize> Table<N> {
         }
         self.len -= 1;
         self.entries[s] = Entry::EMPTY;
-        self.entries[s].lru_next = self.free;
+        self.lru.links[s].next = self.free;
         self.free = s as u32 + 1;
         match cause {
             Cause::Evicted => self.counters.evictions += 1,

@@ -62,6 +62,7 @@
 
 use bitflags::bitflags;
 
+use super::entry::{flags, Entry};
 use crate::wire::path_record::Record;
 use crate::wire::{Gid, Mtu, PacketLifetime, PathRecordMask, PathRecordRepr, Rate, Selector};
 
@@ -85,16 +86,43 @@ impl Query {
         Query { template, mask }
     }
 
+    /// The all-zero template ([`PathRecordRepr::default`], as a constant).
+    pub const EMPTY_TEMPLATE: PathRecordRepr = PathRecordRepr {
+        service_id: 0,
+        dgid: Gid::ZERO,
+        sgid: Gid::ZERO,
+        dlid: 0,
+        slid: 0,
+        raw_traffic: false,
+        flow_label: 0,
+        hop_limit: 0,
+        tclass: 0,
+        reversible: false,
+        numb_path: 0,
+        pkey: 0,
+        qos_class: 0,
+        sl: 0,
+        mtu_selector: Selector::GreaterThan,
+        mtu: Mtu::Unknown(0),
+        rate_selector: Selector::GreaterThan,
+        rate: Rate::Unknown(0),
+        packet_lifetime_selector: Selector::GreaterThan,
+        packet_lifetime: PacketLifetime(0),
+        preference: 0,
+    };
+
     /// The paths from `sgid` to `dgid`.
-    pub fn between_gids(sgid: Gid, dgid: Gid) -> Self {
-        let template = PathRecordRepr { sgid, dgid, ..PathRecordRepr::default() };
-        Query { template, mask: PathRecordMask::SGID | PathRecordMask::DGID }
+    pub const fn between_gids(sgid: Gid, dgid: Gid) -> Self {
+        let mut template = Self::EMPTY_TEMPLATE;
+        (template.sgid, template.dgid) = (sgid, dgid);
+        Query { template, mask: PathRecordMask::SGID.union(PathRecordMask::DGID) }
     }
 
     /// The paths from `slid` to `dlid`.
-    pub fn between_lids(slid: u16, dlid: u16) -> Self {
-        let template = PathRecordRepr { slid, dlid, ..PathRecordRepr::default() };
-        Query { template, mask: PathRecordMask::SLID | PathRecordMask::DLID }
+    pub const fn between_lids(slid: u16, dlid: u16) -> Self {
+        let mut template = Self::EMPTY_TEMPLATE;
+        (template.slid, template.dlid) = (slid, dlid);
+        Query { template, mask: PathRecordMask::SLID.union(PathRecordMask::DLID) }
     }
 
     /// Also names the source GID.
@@ -322,7 +350,8 @@ impl Origin {
                 Dim::Rate => Natural::RATE,
                 Dim::Life => Natural::PACKET_LIFETIME,
             };
-            if let Ok(c) = constraint(m.contains(bits), selector, value, dim) {
+            let c = if m.contains(bits) { constraint(selector, value, dim) } else { Ok(NONE) };
+            if let Ok(c) = c {
                 if dim.natural_after(byte & 0x3f, c) {
                     natural |= flag;
                 }
@@ -380,6 +409,7 @@ impl Dim {
 
     /// Whether no path can have a larger value than `code` (so `p >= code` means `p == code`).
     /// Rates have no such code: a newer SA may know faster ones than this crate.
+    #[inline(always)]
     fn is_largest(self, code: u8) -> bool {
         match self {
             Dim::Mtu => code == Mtu::Mtu4096.raw(),
@@ -388,54 +418,64 @@ impl Dim {
         }
     }
 
-    /// Whether a cached value `v` answers constraint `c` (module docs, second table).
-    pub(crate) fn answers(self, v: u8, natural: bool, c: Option<Constraint>) -> bool {
+    /// Whether a cached value `v` answers the constraint `c` (a normalized selector byte, or
+    /// [`NONE`]): module docs, second table.
+    #[inline(always)]
+    pub(crate) fn answers(self, v: u8, natural: bool, c: u8) -> bool {
+        if c == NONE {
+            natural || self.is_largest(v)
+        } else {
+            self.answers_selector(v, natural, c)
+        }
+    }
+
+    /// [`Dim::answers`] for a query with a selector: the uncommon, longer case.
+    #[inline(never)]
+    fn answers_selector(self, v: u8, natural: bool, c: u8) -> bool {
         let settled = natural || self.is_largest(v);
-        let Some(c) = c else { return settled };
-        let (Some(rv), Some(rx)) = (self.rank(v), self.rank(c.value)) else { return false };
-        match c.selector {
+        let (selector, x) = split(c);
+        let (Some(rv), Some(rx)) = (self.rank(v), self.rank(x)) else { return false };
+        match selector {
             Selector::GreaterThan => settled && rv > rx,
-            Selector::LessThan => rv < rx && (settled || self.prev(c.value) == Some(v)),
-            Selector::Exactly => v == c.value && (settled || self != Dim::Rate),
+            Selector::LessThan => rv < rx && (settled || self.prev(x) == Some(v)),
+            Selector::Exactly => v == x && (settled || self != Dim::Rate),
             _ => false,
         }
     }
 
-    /// Whether a reply value `v` to constraint `c` is the path's own value.
-    fn natural_after(self, v: u8, c: Option<Constraint>) -> bool {
-        let Some(c) = c else { return true };
-        let (Some(rv), Some(rx)) = (self.rank(v), self.rank(c.value)) else { return false };
-        match c.selector {
+    /// Whether a reply value `v` to the constraint `c` is the path's own value.
+    fn natural_after(self, v: u8, c: u8) -> bool {
+        if c == NONE {
+            return true;
+        }
+        let (selector, x) = split(c);
+        let (Some(rv), Some(rx)) = (self.rank(v), self.rank(x)) else { return false };
+        match selector {
             Selector::GreaterThan => rv > rx,
-            Selector::LessThan => rv < rx && self.prev(c.value) != Some(v),
-            Selector::Exactly => self == Dim::Rate && v == c.value,
+            Selector::LessThan => rv < rx && self.prev(x) != Some(v),
+            Selector::Exactly => self == Dim::Rate && v == x,
             _ => false,
         }
     }
 }
 
-/// A selector that constrains (greater than, less than, exactly) and its value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Constraint {
-    pub(crate) selector: Selector,
-    pub(crate) value: u8,
+/// "No constraint" in a normalized selector byte (a real one has selector 0..=2 in its top
+/// bits, so it is never `0xff`).
+pub(crate) const NONE: u8 = 0xff;
+
+/// A normalized selector byte's selector and value.
+const fn split(c: u8) -> (Selector, u8) {
+    (Selector::from_raw(c >> 6), c & 0x3f)
 }
 
 /// Why the table will not answer a query itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Unsupported;
 
-/// The constraint a selector/value pair puts on a query, `None` if it puts none.
-fn constraint(
-    both_masked: bool,
-    selector: Selector,
-    value: u8,
-    dim: Dim,
-) -> Result<Option<Constraint>, Unsupported> {
-    // "we silently ignore cases where only the MTU selector is defined" (and the value alone).
-    if !both_masked {
-        return Ok(None);
-    }
+/// The constraint a selector/value pair (both masked) puts on a query, as a normalized selector
+/// byte (`selector << 6 | value`, or [`NONE`]).
+#[inline]
+fn constraint(selector: Selector, value: u8, dim: Dim) -> Result<u8, Unsupported> {
     // osm_pr_rcv_process rejects an invalid MTU or rate with ERR_REQ_INVALID whatever the
     // selector, "largest available" included; the lifetime is not validated, but must fit
     // its six bits.
@@ -445,10 +485,8 @@ fn constraint(
     };
     match selector {
         _ if !valid => Err(Unsupported),
-        Selector::Largest => Ok(None),
-        Selector::GreaterThan | Selector::LessThan | Selector::Exactly => {
-            Ok(Some(Constraint { selector, value }))
-        }
+        Selector::Largest => Ok(NONE),
+        Selector::GreaterThan | Selector::LessThan | Selector::Exactly => Ok((selector.raw() << 6) | value),
         Selector::Unknown(_) => Err(Unsupported),
     }
 }
@@ -460,178 +498,182 @@ pub(crate) enum Dest {
     Lid(u16),
 }
 
-/// A query reduced to what matters to OpenSM: the normal form behind both matching and the
-/// identity of negative entries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Compiled {
-    pub(crate) dgid: Option<Gid>,
-    pub(crate) sgid: Option<Gid>,
-    pub(crate) dlid: Option<u16>,
-    pub(crate) slid: Option<u16>,
-    pub(crate) context: Context,
-    /// The P_Key asked for (`context.pkey`).
-    pub(crate) pkey: Option<u16>,
-    pub(crate) sl: Option<u8>,
-    pub(crate) reversible: bool,
-    pub(crate) mtu: Option<Constraint>,
-    pub(crate) rate: Option<Constraint>,
-    pub(crate) life: Option<Constraint>,
+/// The mask bits that stand for themselves in the normal form: the endpoints, ServiceID, QoS
+/// class and SL.
+const KEPT: PathRecordMask = PathRecordMask::DGID
+    .union(PathRecordMask::SGID)
+    .union(PathRecordMask::DLID)
+    .union(PathRecordMask::SLID)
+    .union(PathRecordMask::SERVICE_ID)
+    .union(PathRecordMask::QOS_CLASS)
+    .union(PathRecordMask::SL);
+
+/// A query reduced to what matters to OpenSM (its normal form), borrowing the query's
+/// template: the basis of both matching and the identity of negative entries.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Compiled<'q> {
+    t: &'q PathRecordRepr,
+    /// The normal form's mask: the kept bits as given, RAW_TRAFFIC and REVERSIBLE only when
+    /// their bit is set, PKEY only without raw traffic; selector bits live in `dims`.
+    m: PathRecordMask,
+    /// The context as entry flag bits, for a quick comparison.
+    context_flags: u16,
+    /// MTU, rate, packet lifetime constraints, normalized selector bytes.
+    dims: [u8; 3],
     /// NumbPath, if masked; not part of the normal form.
     pub(crate) limit: Option<u8>,
 }
 
-impl Compiled {
+impl<'q> Compiled<'q> {
     /// Compiles a query, or says why the table leaves it to the SA.
-    pub(crate) fn new(query: &Query) -> Result<Compiled, Unsupported> {
-        let (t, m) = (&query.template, query.mask);
-        let has = |bit| m.contains(bit);
+    // Inlined: returning the struct through memory costs a store-forwarding stall per lookup.
+    #[inline(always)]
+    pub(crate) fn new(query: &'q Query) -> Result<Compiled<'q>, Unsupported> {
+        use PathRecordMask as M;
+        let (t, mask) = (&query.template, query.mask);
         // Half a ServiceID: ERR_REQ_INSUFFICIENT_COMPONENTS.
-        if has(PathRecordMask::SERVICE_ID_MSB) != has(PathRecordMask::SERVICE_ID_LSB) {
+        if mask.contains(M::SERVICE_ID_MSB) != mask.contains(M::SERVICE_ID_LSB) {
             return Err(Unsupported);
         }
-        let dgid = has(PathRecordMask::DGID).then_some(t.dgid);
+        let mut m = mask & KEPT;
         // Multicast destinations are answered from the group, not from paths.
-        if dgid.is_some_and(|g| g.0[0] == 0xff) {
+        if (m.contains(M::DGID) && t.dgid.0[0] == 0xff)
+            || !m.intersects(M::DGID | M::DLID)
+            || !m.intersects(M::SGID | M::SLID)
+            || (m.contains(M::QOS_CLASS) && t.qos_class > 0xfff)
+            || (m.contains(M::SL) && t.sl > 0xf)
+        {
             return Err(Unsupported);
         }
-        let sgid = has(PathRecordMask::SGID).then_some(t.sgid);
-        let dlid = has(PathRecordMask::DLID).then_some(t.dlid);
-        let slid = has(PathRecordMask::SLID).then_some(t.slid);
-        if (dgid.is_none() && dlid.is_none()) || (sgid.is_none() && slid.is_none()) {
-            return Err(Unsupported);
+        let raw = mask.contains(M::RAW_TRAFFIC) && t.raw_traffic;
+        if raw {
+            m |= M::RAW_TRAFFIC;
+        } else if mask.contains(M::PKEY) {
+            m |= M::PKEY;
         }
-        let context = Context::of(query);
-        if context.qos_class.is_some_and(|c| c > 0xfff) {
-            return Err(Unsupported);
+        if mask.contains(M::REVERSIBLE) && t.reversible {
+            m |= M::REVERSIBLE;
         }
-        let sl = has(PathRecordMask::SL).then_some(t.sl);
-        if sl.is_some_and(|s| s > 0xf) {
-            return Err(Unsupported);
-        }
-        Ok(Compiled {
-            dgid,
-            sgid,
-            dlid,
-            slid,
-            context,
-            pkey: context.pkey.then_some(t.pkey),
-            sl,
-            reversible: has(PathRecordMask::REVERSIBLE) && t.reversible,
-            mtu: constraint(
-                has(PathRecordMask::MTU_SELECTOR | PathRecordMask::MTU),
-                t.mtu_selector,
-                t.mtu.raw(),
-                Dim::Mtu,
-            )?,
-            rate: constraint(
-                has(PathRecordMask::RATE_SELECTOR | PathRecordMask::RATE),
-                t.rate_selector,
-                t.rate.raw(),
-                Dim::Rate,
-            )?,
-            life: constraint(
-                has(PathRecordMask::PACKET_LIFETIME_SELECTOR | PathRecordMask::PACKET_LIFETIME),
-                t.packet_lifetime_selector,
-                t.packet_lifetime.0,
-                Dim::Life,
-            )?,
-            limit: has(PathRecordMask::NUMB_PATH).then_some(t.numb_path),
-        })
+        // The values are only decoded when both their bits are set ("we silently ignore cases
+        // where only the MTU selector is defined", and the value alone).
+        let both = |bits: M| mask.contains(bits);
+        let dims = [
+            if both(M::MTU_SELECTOR | M::MTU) {
+                constraint(t.mtu_selector, t.mtu.raw(), Dim::Mtu)?
+            } else {
+                NONE
+            },
+            if both(M::RATE_SELECTOR | M::RATE) {
+                constraint(t.rate_selector, t.rate.raw(), Dim::Rate)?
+            } else {
+                NONE
+            },
+            if both(M::PACKET_LIFETIME_SELECTOR | M::PACKET_LIFETIME) {
+                constraint(t.packet_lifetime_selector, t.packet_lifetime.0, Dim::Life)?
+            } else {
+                NONE
+            },
+        ];
+        let flag = |bit: M, flag: u16| if m.contains(bit) { flag } else { 0 };
+        let context_flags = flag(M::SERVICE_ID, flags::CTX_SERVICE)
+            | flag(M::QOS_CLASS, flags::CTX_QOS)
+            | flag(M::PKEY, flags::CTX_PKEY)
+            | flag(M::RAW_TRAFFIC, flags::CTX_RAW);
+        let limit = mask.contains(M::NUMB_PATH).then_some(t.numb_path);
+        Ok(Compiled { t, m, context_flags, dims, limit })
     }
 
-    /// The hash index and key the query is looked up under.
+    /// The hash index and key the query is looked up under (DGID first).
+    #[inline]
     pub(crate) fn dest(&self) -> Dest {
-        match (self.dgid, self.dlid) {
-            (Some(g), _) => Dest::Gid(g),
-            (None, Some(l)) => Dest::Lid(l),
-            // Compiled::new requires one of them.
-            (None, None) => Dest::Lid(0),
+        if self.m.contains(PathRecordMask::DGID) {
+            Dest::Gid(self.t.dgid)
+        } else {
+            Dest::Lid(self.t.dlid)
         }
     }
 
     /// The normal form as a record and mask: what a negative entry stores.
     pub(crate) fn normalized(&self) -> (Record, u32) {
+        use PathRecordMask as M;
+        let (t, m) = (self.t, self.m);
         let mut r = super::entry::ZERO_RECORD;
-        let mut m = PathRecordMask::empty();
-        if let Some(g) = self.dgid {
-            r.dgid = g;
-            m |= PathRecordMask::DGID;
+        let mut mask = m;
+        if m.contains(M::DGID) {
+            r.dgid = t.dgid;
         }
-        if let Some(g) = self.sgid {
-            r.sgid = g;
-            m |= PathRecordMask::SGID;
+        if m.contains(M::SGID) {
+            r.sgid = t.sgid;
         }
-        if let Some(l) = self.dlid {
-            r.dlid.set(l);
-            m |= PathRecordMask::DLID;
+        if m.contains(M::DLID) {
+            r.dlid.set(t.dlid);
         }
-        if let Some(l) = self.slid {
-            r.slid.set(l);
-            m |= PathRecordMask::SLID;
+        if m.contains(M::SLID) {
+            r.slid.set(t.slid);
         }
-        if let Some(s) = self.context.service_id {
-            r.service_id.set(s);
-            m |= PathRecordMask::SERVICE_ID;
+        if m.contains(M::SERVICE_ID) {
+            r.service_id.set(t.service_id);
         }
-        if let Some(c) = self.context.qos_class {
-            r.set_qos_class(c);
-            m |= PathRecordMask::QOS_CLASS;
+        if m.contains(M::QOS_CLASS) {
+            r.set_qos_class(t.qos_class);
         }
-        if self.context.raw_traffic {
+        if m.contains(M::RAW_TRAFFIC) {
             r.set_raw_traffic(true);
-            m |= PathRecordMask::RAW_TRAFFIC;
         }
-        if let Some(p) = self.pkey {
-            r.pkey.set(p);
-            m |= PathRecordMask::PKEY;
+        if m.contains(M::PKEY) {
+            r.pkey.set(t.pkey);
         }
-        if let Some(s) = self.sl {
-            r.set_sl(s);
-            m |= PathRecordMask::SL;
+        if m.contains(M::SL) {
+            r.set_sl(t.sl);
         }
-        if self.reversible {
+        if m.contains(M::REVERSIBLE) {
             r.set_reversible(true);
-            m |= PathRecordMask::REVERSIBLE;
         }
-        let byte = |c: Constraint| (c.selector.raw() << 6) | c.value;
-        if let Some(c) = self.mtu {
-            r.mtu = byte(c);
-            m |= PathRecordMask::MTU_SELECTOR | PathRecordMask::MTU;
+        let [mtu, rate, life] = self.dims;
+        if mtu != NONE {
+            r.mtu = mtu;
+            mask |= M::MTU_SELECTOR | M::MTU;
         }
-        if let Some(c) = self.rate {
-            r.rate = byte(c);
-            m |= PathRecordMask::RATE_SELECTOR | PathRecordMask::RATE;
+        if rate != NONE {
+            r.rate = rate;
+            mask |= M::RATE_SELECTOR | M::RATE;
         }
-        if let Some(c) = self.life {
-            r.packet_lifetime = byte(c);
-            m |= PathRecordMask::PACKET_LIFETIME_SELECTOR | PathRecordMask::PACKET_LIFETIME;
+        if life != NONE {
+            r.packet_lifetime = life;
+            mask |= M::PACKET_LIFETIME_SELECTOR | M::PACKET_LIFETIME;
         }
-        (r, m.bits() as u32)
+        (r, mask.bits() as u32)
     }
 
     /// Whether the path entry `e` answers this query (module docs).
-    pub(crate) fn answers(&self, e: &super::entry::Entry) -> bool {
-        use super::entry::flags;
-        let r = &e.record;
-        if self.dgid.is_some_and(|g| g != r.dgid)
-            || self.sgid.is_some_and(|g| g != r.sgid)
-            || self.dlid.is_some_and(|l| l != r.dlid.get())
-            || self.slid.is_some_and(|l| l != r.slid.get())
+    #[inline]
+    pub(crate) fn answers(&self, e: &Entry) -> bool {
+        use PathRecordMask as M;
+        let (r, t, m) = (&e.record, self.t, self.m);
+        if (m.contains(M::DGID) && r.dgid != t.dgid)
+            || (m.contains(M::SGID) && r.sgid != t.sgid)
+            || (m.contains(M::DLID) && r.dlid.get() != t.dlid)
+            || (m.contains(M::SLID) && r.slid.get() != t.slid)
+            || e.flags & flags::CONTEXT != self.context_flags
+            || (m.contains(M::SERVICE_ID) && e.service_id != t.service_id)
+            || (m.contains(M::QOS_CLASS) && e.qos_class != t.qos_class)
+            || (m.contains(M::PKEY) && r.pkey.get() != t.pkey)
+            || (m.contains(M::REVERSIBLE) && !r.reversible())
         {
             return false;
         }
-        if e.context() != self.context || self.pkey.is_some_and(|p| p != r.pkey.get()) {
-            return false;
+        let [mtu, rate, life] = self.dims;
+        // The common case: the SA chose every value (the entry is natural throughout) and the
+        // query constrains none of them.
+        const NATURAL: u16 = flags::NAT_MTU | flags::NAT_RATE | flags::NAT_LIFE | flags::NAT_SL;
+        if e.flags & NATURAL == NATURAL && !m.contains(M::SL) && (mtu & rate & life) == NONE {
+            return true;
         }
-        let sl_ok = match self.sl {
-            Some(s) => r.sl() == s,
-            None => e.has(flags::NAT_SL),
-        };
+        let sl_ok = if m.contains(M::SL) { r.sl() == t.sl } else { e.has(flags::NAT_SL) };
         sl_ok
-            && (!self.reversible || r.reversible())
-            && Dim::Mtu.answers(r.mtu & 0x3f, e.has(flags::NAT_MTU), self.mtu)
-            && Dim::Rate.answers(r.rate & 0x3f, e.has(flags::NAT_RATE), self.rate)
-            && Dim::Life.answers(r.packet_lifetime & 0x3f, e.has(flags::NAT_LIFE), self.life)
+            && Dim::Mtu.answers(r.mtu & 0x3f, e.has(flags::NAT_MTU), mtu)
+            && Dim::Rate.answers(r.rate & 0x3f, e.has(flags::NAT_RATE), rate)
+            && Dim::Life.answers(r.packet_lifetime & 0x3f, e.has(flags::NAT_LIFE), life)
     }
 }
 
@@ -639,8 +681,13 @@ impl Compiled {
 mod tests {
     use super::*;
 
-    fn c(selector: Selector, value: u8) -> Option<Constraint> {
-        Some(Constraint { selector, value })
+    fn c(selector: Selector, value: u8) -> u8 {
+        (selector.raw() << 6) | value
+    }
+
+    #[test]
+    fn empty_template_is_the_default() {
+        assert_eq!(Query::EMPTY_TEMPLATE, PathRecordRepr::default());
     }
 
     #[test]
@@ -661,9 +708,9 @@ mod tests {
         use Selector::*;
         let (m2k, m4k) = (Mtu::Mtu2048.raw(), Mtu::Mtu4096.raw());
         // Unconstrained: natural, or the largest code.
-        assert!(Dim::Mtu.answers(m2k, true, None));
-        assert!(!Dim::Mtu.answers(m2k, false, None));
-        assert!(Dim::Mtu.answers(m4k, false, None));
+        assert!(Dim::Mtu.answers(m2k, true, NONE));
+        assert!(!Dim::Mtu.answers(m2k, false, NONE));
+        assert!(Dim::Mtu.answers(m4k, false, NONE));
         // Less than: the natural value below, or exactly the value just below.
         assert!(Dim::Mtu.answers(m2k, false, c(LessThan, m4k)));
         assert!(!Dim::Mtu.answers(Mtu::Mtu1024.raw(), false, c(LessThan, m4k)));
