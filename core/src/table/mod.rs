@@ -4,19 +4,18 @@
 //! # Shape
 //!
 //! [`Table<N>`] holds at most `N` entries in one array sized at compile time, plus two hash
-//! indexes (destination GID, destination LID) and an LRU list, all linked with `u32` slot
-//! numbers inside the entries. Nothing is allocated and nothing is behind a pointer, so a
-//! table is a plain value: put it in a `static`, in a `Box`, or (small ones) on the stack.
-//! The all-zero bit pattern is the empty table with the default configuration, so
+//! indexes (destination GID, destination LID) and an LRU list whose links are `u32` slot
+//! numbers in dense arrays beside the entries. Nothing is allocated and nothing is behind a
+//! pointer, so a table is a plain value: put it in a `static`, in a `Box`, or (small ones) on
+//! the stack. The all-zero bit pattern is the empty table with the default configuration, so
 //! [`Table::new`] in a `static` lands in `.bss`, and a large table can be made directly on
-//! the heap with [`zerocopy::FromZeros::new_box_zeroed`].
+//! the heap with `zerocopy::FromZeros::new_box_zeroed` (zerocopy's `alloc` feature).
 //!
 //! Memory: [`BYTES_PER_ENTRY`] = 124 bytes per entry: a 96-byte entry (the 64-byte wire
 //! record, 8-byte expiry, 8-byte ServiceID context, generation, mask, error, QoS class,
 //! flags), a 12-byte hash-chain node (two links and two 16-bit keys), 8 bytes of LRU links and
-//! two 4-byte bucket heads, plus a fixed header of 336 bytes
-//! (the source sets and the counters, mostly). A
-//! 256-entry table is 31.3 KiB, which leaves half of a 64 KiB Cortex-M3 free.
+//! two 4-byte bucket heads; plus a fixed header of 336 bytes (mostly the source sets and the
+//! counters). A 256-entry table is 31.3 KiB, half of a 64 KiB Cortex-M3's RAM.
 //!
 //! # Entries
 //!
@@ -492,8 +491,9 @@ impl<const N: usize> Table<N> {
         self.insert(now, record, Origin::from_query(query, record), lifetime)
     }
 
-    /// Pins `record`: it never expires, is never stale or evicted, and is returned before
-    /// cached records of the same preference. Pinning a path already cached converts it.
+    /// Pins `record`: it never expires, is never stale or evicted, and is returned before any
+    /// cached record that also answers (the administrator's word first). Pinning a path
+    /// already cached converts it; at most [`Config::max_pinned`] pins.
     pub fn pin(&mut self, now: Instant, record: &Record, origin: Origin) -> Insert {
         self.put_path(now, record, &origin, NEVER, true)
     }
