@@ -10,8 +10,14 @@
 //!   their buffers inline; windows, ACKs, retransmission, STOP and ABORT as Linux's
 //!   `mad_rmpp.c` does them on the wire. A MAD with RMPPVersion 0 is a plain MAD.
 //! * [`time`]: the caller's clock, as plain microsecond counts. Nothing in the core reads a clock.
+//! * [`table`]: the PathRecord cache. A fixed-capacity table (`Table<N>`, 124 bytes per entry,
+//!   const-constructible, so it can live in a `static`) that answers PathRecord queries — a
+//!   template and component mask, as a client sends them to the SA — with the records OpenSM
+//!   would return, from records it returned before. Hash-indexed by destination GID and LID,
+//!   LRU eviction, per-entry expiry, negative and pinned entries, invalidation by GID, LID or
+//!   subnet prefix, and generations for lazy revalidation after a subnet manager change.
 //!
-//! Higher layers (the PathRecord table and the engine) build on `wire` and `rmpp`.
+//! `rmpp` and `table` build on `wire` only; the engine is the one place that combines them.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
@@ -23,5 +29,6 @@ extern crate std;
 mod macros;
 
 pub mod rmpp;
+pub mod table;
 pub mod time;
 pub mod wire;

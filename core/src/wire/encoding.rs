@@ -131,13 +131,39 @@ impl Rate {
         })
     }
 
-    /// A key that orders rates by speed, as OpenSM's SA compares them for the rate selector.
-    /// Unknown codes sort below every known rate, ordered among themselves by code.
+    /// A key that orders rates as OpenSM's SA compares them for the rate selector
+    /// (`ordered_rates[]` in `libopensm/osm_helper.c`, used by `ib_path_compare_rates`).
+    ///
+    /// That order is by effective data rate, not by the nominal figure: the 64b/66b-encoded
+    /// 25, 28, 50, 56, 100 and 112 Gb/s rates rank above the 8b/10b-encoded 30, 60 and 120 Gb/s
+    /// (OpenSM's "equiv" column: 25 Gb/s counts as 31.25). Unknown codes sort below every known
+    /// rate, ordered among themselves by code.
     pub const fn order_key(self) -> u32 {
-        match self.half_gbps() {
-            Some(h) => 0x100 + h,
-            None => self.raw() as u32,
-        }
+        let rank = match self {
+            Rate::Gbps2_5 => 1,
+            Rate::Gbps5 => 2,
+            Rate::Gbps10 => 3,
+            Rate::Gbps14 => 4,
+            Rate::Gbps20 => 5,
+            Rate::Gbps30 => 6,
+            Rate::Gbps25 => 7,
+            Rate::Gbps28 => 8,
+            Rate::Gbps40 => 9,
+            Rate::Gbps60 => 10,
+            Rate::Gbps50 => 11,
+            Rate::Gbps56 => 12,
+            Rate::Gbps80 => 13,
+            Rate::Gbps120 => 14,
+            Rate::Gbps100 => 15,
+            Rate::Gbps112 => 16,
+            Rate::Gbps168 => 17,
+            Rate::Gbps200 => 18,
+            Rate::Gbps300 => 19,
+            Rate::Gbps400 => 20,
+            Rate::Gbps600 => 21,
+            Rate::Unknown(code) => return code as u32,
+        };
+        0x100 + rank
     }
 }
 
@@ -189,6 +215,18 @@ mod tests {
         keys.sort();
         keys.dedup();
         assert_eq!(keys.len(), 21, "every known rate has a distinct speed");
+    }
+
+    #[test]
+    fn rate_order_is_opensms() {
+        // libopensm/osm_helper.c ordered_rates[], indexed by code 2..=22.
+        const ORDERED_RATES: [u32; 21] =
+            [1, 3, 6, 2, 5, 9, 10, 13, 14, 4, 12, 16, 17, 7, 15, 18, 19, 8, 11, 20, 21];
+        for (i, rank) in ORDERED_RATES.iter().enumerate() {
+            assert_eq!(Rate::from_raw(i as u8 + 2).order_key(), 0x100 + rank, "code {}", i + 2);
+        }
+        assert!(Rate::Gbps25.order_key() > Rate::Gbps30.order_key());
+        assert!(Rate::Gbps100.order_key() > Rate::Gbps120.order_key());
     }
 
     #[test]
