@@ -28,6 +28,7 @@ extern crate std;
 #[macro_use]
 mod macros;
 
+pub mod engine;
 pub mod rmpp;
 pub mod table;
 pub mod time;

@@ -52,6 +52,25 @@ pub struct Record {
 }
 
 impl Record {
+    /// An all-zero record.
+    pub const ZEROED: Record = Record {
+        service_id: U64::ZERO,
+        dgid: Gid::ZERO,
+        sgid: Gid::ZERO,
+        dlid: U16::ZERO,
+        slid: U16::ZERO,
+        raw_flow_hop: U32::ZERO,
+        tclass: 0,
+        reversible_numb_path: 0,
+        pkey: U16::ZERO,
+        qos_class_sl: U16::ZERO,
+        mtu: 0,
+        rate: 0,
+        packet_lifetime: 0,
+        preference: 0,
+        reserved: [0; 6],
+    };
+
     /// RawTraffic: the path is for raw (non-IBA transport) packets.
     pub fn raw_traffic(&self) -> bool {
         bits::get(self.raw_flow_hop.get(), 31, 1) != 0
@@ -122,6 +141,13 @@ impl Record {
     pub fn packet_lifetime(&self) -> (Selector, PacketLifetime) {
         let (s, v) = split_selector_byte(self.packet_lifetime);
         (s, PacketLifetime(v))
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Record {
+    fn format(&self, f: defmt::Formatter) {
+        defmt::write!(f, "{}", Repr::parse(self))
     }
 }
 

@@ -1,0 +1,62 @@
+//! Reports from the SA: acknowledge each with ReportResp, then drop what it says is gone.
+
+use super::event::{Event, Invalidation};
+use super::Engine;
+use crate::table::PinPolicy;
+use crate::time::Instant;
+use crate::wire::{
+    request, MadAddress, NoticeRepr, SaAttribute, SaMad, SaPacket, TrapDetails, TrapNumber, MAD_LEN,
+};
+
+impl<
+        const T: usize,
+        const P: usize,
+        const W: usize,
+        const RXS: usize,
+        const RXC: usize,
+        const TXS: usize,
+        const TXC: usize,
+    > Engine<T, P, W, RXS, RXC, TXS, TXC>
+{
+    /// A Report(Notice) from `from`.
+    ///
+    /// The ReportResp goes out first and for every Report, duplicates included: the SA resends
+    /// a Report until it is acknowledged, and an unacknowledged SA logs timeouts. Acting on a
+    /// duplicate again is harmless (invalidation is idempotent).
+    pub(super) fn handle_report(&mut self, now: Instant, from: MadAddress, packet: &SaPacket<&[u8]>) {
+        self.stats.reports += 1;
+        let (Ok(mad), Ok(notice)) = (SaMad::parse(packet), NoticeRepr::decode(packet.data())) else {
+            self.stats.malformed += 1;
+            return;
+        };
+        let mut buf = [0u8; MAD_LEN];
+        if let Ok(len) = request::report_resp(&mut buf, &mad, &notice) {
+            self.outbox.push(from, &buf, len);
+            self.stats.report_resps += 1;
+        }
+        let Some(trap) = notice.trap_number() else { return };
+        let what = match (trap, notice.details()) {
+            (TrapNumber::GidInService | TrapNumber::GidOutOfService, Some(TrapDetails::Gid(gid))) => {
+                // Out of service: every path to or from it is gone. In service: a port that
+                // comes back may have a new LID, and "no path" answers about it are wrong now.
+                Some((Invalidation::Gid { trap, gid }, self.table.invalidate_gid(&gid, PinPolicy::Keep)))
+            }
+            (
+                TrapNumber::CapabilityMaskChanged,
+                Some(
+                    TrapDetails::CapabilityMaskChanged { lid, .. }
+                    | TrapDetails::SystemImageGuidChanged { lid, .. },
+                ),
+            )
+            | (TrapNumber::SystemImageGuidChanged, Some(TrapDetails::SystemImageGuidChanged { lid, .. })) => {
+                Some((Invalidation::Lid { trap, lid }, self.table.invalidate_lid(lid, PinPolicy::Keep)))
+            }
+            _ => None,
+        };
+        if let Some((what, entries)) = what {
+            self.stats.trap_invalidations += entries as u64;
+            self.push_event(Event::Invalidated { what, entries });
+            self.bulk.refetch_soon(now);
+        }
+    }
+}
