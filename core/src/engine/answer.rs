@@ -60,7 +60,7 @@ impl<
                 p.busy = p.busy.saturating_add(1);
                 let busy = p.busy;
                 if busy > self.config.max_retries.saturating_add(2) {
-                    self.complete(s, Err(ResolveError::Sa(SaError::Busy)));
+                    self.complete(now, s, Err(ResolveError::Sa(SaError::Busy)));
                 } else {
                     let wait = self.config.busy_backoff.saturating_mul(1 << (busy - 1).min(8));
                     // A BUSY answer is not a lost attempt: it does not use up a retry.
@@ -70,12 +70,12 @@ impl<
                     self.pending.set_state(s, State::Backoff { until: now + wait });
                 }
             }
-            Digest::Done(result) => self.complete(s, result),
+            Digest::Done(result) => self.complete(now, s, result),
             Digest::Bulk { records, complete } => {
                 self.stats.bulk_fetches += 1;
                 self.bulk.fetched(now, complete, &self.config);
                 self.push_event(Event::BulkFetched { records, complete });
-                self.complete(s, Err(ResolveError::Cancelled));
+                self.complete(now, s, Err(ResolveError::Cancelled));
             }
             Digest::Unreadable => {}
         }

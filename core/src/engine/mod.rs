@@ -51,12 +51,15 @@ mod management;
 mod outbox;
 mod pending;
 mod port;
+mod replica;
 mod stats;
 mod traps;
 mod waiters;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_replica;
 
 pub use config::{Config, Mode, SmChangePolicy, Upstream};
 pub use event::{Answer, Event, Invalidation, Resolve, ResolveError, Source, Token, MAX_PATHS};
@@ -71,6 +74,7 @@ use self::key::QueryKey;
 use self::management::Management;
 use self::outbox::Outbox;
 use self::pending::{Pool, Purpose, State};
+use self::replica::{Replica, REMOTE_TOKEN};
 use self::waiters::Waiters;
 use crate::rmpp::{self, Endpoint};
 use crate::table::{Lookup, PinPolicy, Query, Table};
@@ -138,6 +142,11 @@ pub struct Engine<
     bulk: Bulk,
     next_tid: u32,
     stats: Stats,
+    replica: Replica,
+    /// Records of a replica's table answer, laid out for the RMPP sender.
+    scratch: [u8; TXC],
+    /// The latest `now` seen at any entry point (for work done without one, e.g. cancel_all).
+    last_now: Instant,
 }
 
 impl<
@@ -171,6 +180,9 @@ impl<
             bulk: Bulk::new(now, config.mode),
             next_tid: config.tid_seed,
             stats: Stats::default(),
+            replica: Replica::new(),
+            scratch: [0; TXC],
+            last_now: now,
             config,
             port,
         }
@@ -217,7 +229,17 @@ impl<
     ///
     /// Answers at once from the table, fails at once (negative entry, overload, cache-only
     /// miss, invalid query), or goes pending: the answer then comes as [`Event::Resolved`].
+    /// Tokens must be below 2^63 (the engine uses the top bit for other nodes' queries).
     pub fn resolve(&mut self, now: Instant, query: &Query, flags: ResolveFlags, token: Token) -> Resolve {
+        self.last_now = now;
+        if token & REMOTE_TOKEN != 0 {
+            return Resolve::Failed(ResolveError::Invalid);
+        }
+        self.resolve_inner(now, query, flags, token)
+    }
+
+    /// [`Self::resolve`] for any token, a replica's remote ones included.
+    fn resolve_inner(&mut self, now: Instant, query: &Query, flags: ResolveFlags, token: Token) -> Resolve {
         self.stats.resolves += 1;
         let Some(key) = QueryKey::of(query) else { return Resolve::Failed(ResolveError::Invalid) };
         if !flags.contains(ResolveFlags::BYPASS_CACHE) {
@@ -302,28 +324,49 @@ impl<
     /// Fails every pending resolve with [`ResolveError::Cancelled`] (shutdown). The answers
     /// come out of [`Self::poll_event`].
     pub fn cancel_all(&mut self) {
+        let now = self.last_now;
         let slots: Vec<usize, P> = self.pending.used().collect();
         for s in slots {
             if !matches!(self.pending.get(s).map(|p| &p.state), Some(State::Done { .. })) {
-                self.complete(s, Err(ResolveError::Cancelled));
+                self.complete(now, s, Err(ResolveError::Cancelled));
             }
         }
     }
 
     /// Takes one MAD received from `from`.
     pub fn handle_mad(&mut self, now: Instant, from: MadAddress, bytes: &[u8]) {
+        self.last_now = now;
         match self.rmpp.handle(now, from, bytes) {
             rmpp::Outcome::NotRmpp => self.handle_plain(now, from, bytes),
             rmpp::Outcome::Malformed(_) => self.stats.malformed += 1,
+            rmpp::Outcome::Accepted => self.answer_arriving(bytes),
             _ => {}
         }
         self.drain_rmpp(now);
+    }
+
+    /// A DATA segment of an answer to one of our queries was accepted: the answer is on its
+    /// way, so the query stops counting its attempt timeout (a long transfer must not make us
+    /// ask again, which would start a second transfer).
+    fn answer_arriving(&mut self, bytes: &[u8]) {
+        let Ok(packet) = crate::wire::SaPacket::new_checked(bytes) else { return };
+        let h = packet.mad_header();
+        if !h.method().is_response() {
+            return;
+        }
+        let tid = h.transaction_id.get() as u32;
+        if let Some(s) = self.pending.by_tid(tid) {
+            if matches!(self.pending.get(s).map(|p| &p.state), Some(State::Outstanding { .. })) {
+                self.pending.set_state(s, State::Receiving { tid });
+            }
+        }
     }
 
     /// Runs the timers that have run out at `now`: retries, timeouts, heartbeat, subscription
     /// renewal, bulk refresh, RMPP. Call it when `now >= poll_at()` (calling it early is
     /// harmless).
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = now;
         self.rmpp.handle_timeout(now);
         self.drain_rmpp(now);
         self.mgmt_timeouts(now);
@@ -336,7 +379,7 @@ impl<
                     if p.attempts > self.config.max_retries {
                         self.stats.timeouts += 1;
                         self.sa_unreachable_hint();
-                        self.complete(s, Err(ResolveError::Timeout));
+                        self.complete(now, s, Err(ResolveError::Timeout));
                     } else {
                         self.stats.retries += 1;
                         self.pending.set_state(s, State::Ready);
@@ -375,6 +418,7 @@ impl<
     /// SA's housekeeping (ClassPortInfo, subscriptions), then PathRecord queries under the
     /// `sa_depth` limit.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8; MAD_LEN]) -> Option<Transmit> {
+        self.last_now = now;
         if let Some((to, len)) = self.rmpp.poll_transmit(now, buf) {
             return Some(Transmit { to, len, response_timeout: None });
         }
@@ -528,7 +572,7 @@ impl<
             template.numb_path = 1;
         }
         let Ok(len) = request::path_record_query(buf, tid as u64, method, &template, mask) else {
-            self.complete(s, Err(ResolveError::Invalid));
+            self.complete(now, s, Err(ResolveError::Invalid));
             return None;
         };
         let timeout = self.attempt_timeout(attempts);
@@ -538,7 +582,7 @@ impl<
         if let Some(p) = self.pending.get_mut(s) {
             p.attempts = attempts.saturating_add(1);
             p.previous_tid = match p.state {
-                State::Outstanding { tid, .. } => Some(tid),
+                State::Outstanding { tid, .. } | State::Receiving { tid } => Some(tid),
                 _ => old_tid,
             };
             if attempts == 0 {
@@ -549,9 +593,10 @@ impl<
         Some(Transmit { to: self.sa_address(), len, response_timeout: Some(timeout) })
     }
 
-    /// Finishes slot `s`: its waiters will be told through `poll_event`; a slot nobody waits
-    /// for is freed now.
-    fn complete(&mut self, s: usize, result: Result<crate::engine::Answer, ResolveError>) {
+    /// Finishes slot `s`: other nodes waiting on it (replica mode) are answered now, local
+    /// waiters through `poll_event`; a slot nobody waits for is freed now.
+    fn complete(&mut self, now: Instant, s: usize, result: Result<crate::engine::Answer, ResolveError>) {
+        self.take_remote_waiters(now, s, &result);
         let Some(p) = self.pending.get(s) else { return };
         if p.waiters_head == 0 {
             self.pending.remove(s);
@@ -588,7 +633,7 @@ impl<
                         // Retry the query from scratch, or give up with the RMPP failure.
                         if let Some(p) = self.pending.get(s) {
                             if p.attempts > self.config.max_retries {
-                                self.complete(s, Err(ResolveError::Transfer(failure)));
+                                self.complete(now, s, Err(ResolveError::Transfer(failure)));
                             } else {
                                 self.pending.set_state(s, State::Ready);
                             }
@@ -619,6 +664,8 @@ impl<
             }
         } else if method == Method::Report {
             self.handle_report(now, from, &packet);
+        } else if self.config.serve_sa {
+            self.serve(now, from, &packet);
         } else {
             // Requests from other nodes: only a replica answers them.
             self.stats.unmatched += 1;

@@ -34,6 +34,9 @@ pub(crate) enum State {
     Ready,
     /// Sent as `tid`; give up on this attempt at `deadline`.
     Outstanding { tid: u32, deadline: Instant },
+    /// The answer to `tid` is arriving over RMPP: the transfer's own timers govern it now,
+    /// and a failed transfer sends the query back to `Ready`.
+    Receiving { tid: u32 },
     /// The SA said BUSY; send again at `until`.
     Backoff { until: Instant },
     /// Answered; waiters are being told. `remaining` waiters are left.
@@ -68,7 +71,7 @@ impl Slot {
 
     pub(crate) fn tid(&self) -> Option<u32> {
         match self.state {
-            State::Outstanding { tid, .. } => Some(tid),
+            State::Outstanding { tid, .. } | State::Receiving { tid } => Some(tid),
             _ => None,
         }
     }
@@ -181,12 +184,16 @@ impl<const P: usize> Pool<P> {
     pub(crate) fn set_state(&mut self, i: usize, state: State) {
         let Some(slot) = self.slots.get_mut(i).and_then(Option::as_mut) else { return };
         match slot.state {
-            State::Outstanding { .. } | State::Ready | State::Backoff { .. } => self.outstanding -= 1,
+            State::Outstanding { .. } | State::Receiving { .. } | State::Ready | State::Backoff { .. } => {
+                self.outstanding -= 1
+            }
             State::Queued { .. } => self.queued -= 1,
             _ => {}
         }
         match state {
-            State::Outstanding { .. } | State::Ready | State::Backoff { .. } => self.outstanding += 1,
+            State::Outstanding { .. } | State::Receiving { .. } | State::Ready | State::Backoff { .. } => {
+                self.outstanding += 1
+            }
             State::Queued { .. } => self.queued += 1,
             _ => {}
         }

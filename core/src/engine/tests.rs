@@ -15,22 +15,22 @@ use crate::wire::{
     SaRecord, SaStatusCode, Selector, TrapDetails, TrapNumber,
 };
 
-const PREFIX: u64 = 0xfe80_0000_0000_0000;
-const SA_LID: u16 = 1;
-const ME: u16 = 5;
+pub(super) const PREFIX: u64 = 0xfe80_0000_0000_0000;
+pub(super) const SA_LID: u16 = 1;
+pub(super) const ME: u16 = 5;
 
-fn gid(lid: u16) -> Gid {
+pub(super) fn gid(lid: u16) -> Gid {
     Gid::new(PREFIX, 0x0010_0000 + lid as u64)
 }
 
-fn port() -> LocalPort {
+pub(super) fn port() -> LocalPort {
     LocalPort::infiniband(ME, gid(ME), SA_LID)
 }
 
 /// The engine under test: 1024 entries, 64 pending, 2048 waiters, RMPP room for 1100 records.
-type TestEngine = Engine<1024, 64, 2048, 2, { 56 + 64 * 1100 }, 1, 256>;
+pub(super) type TestEngine = Engine<1024, 64, 2048, 2, { 56 + 64 * 1100 }, 1, 256>;
 
-fn config() -> Config {
+pub(super) fn config() -> Config {
     Config {
         timeout: Some(Duration::from_millis(100)),
         heartbeat: Duration::from_secs(1000),
@@ -40,29 +40,29 @@ fn config() -> Config {
 
 /// What the scripted SA does with the next PathRecord queries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Script {
+pub(super) enum Script {
     Answer,
     Drop,
     Busy,
 }
 
 /// An SA for a fabric where every LID from 1 to `ports` exists (GID = prefix + 0x100000 + LID).
-struct ScriptedSa {
-    ports: u16,
+pub(super) struct ScriptedSa {
+    pub(super) ports: u16,
     /// Per PathRecord query, in order; when empty: `Answer`.
-    script: VecDeque<Script>,
+    pub(super) script: VecDeque<Script>,
     /// Answer GetTable over RMPP (as a kernel SA does) or in one plain MAD (OpenSM on ibsim).
-    rmpp_tables: bool,
+    pub(super) rmpp_tables: bool,
     /// PathRecord queries seen.
-    pr_queries: usize,
+    pub(super) pr_queries: usize,
     /// Every MAD received, decoded headers.
-    seen: Vec<SaMad>,
-    report_resps: usize,
-    rmpp: Sender<2, { 56 + 64 * 1100 }>,
+    pub(super) seen: Vec<SaMad>,
+    pub(super) report_resps: usize,
+    pub(super) rmpp: Sender<2, { 56 + 64 * 1100 }>,
 }
 
 impl ScriptedSa {
-    fn new(ports: u16) -> ScriptedSa {
+    pub(super) fn new(ports: u16) -> ScriptedSa {
         ScriptedSa {
             ports,
             script: VecDeque::new(),
@@ -77,7 +77,7 @@ impl ScriptedSa {
         }
     }
 
-    fn record(&self, slid: u16, dlid: u16) -> PathRecordRepr {
+    pub(super) fn record(&self, slid: u16, dlid: u16) -> PathRecordRepr {
         PathRecordRepr {
             dgid: gid(dlid),
             sgid: gid(slid),
@@ -101,7 +101,7 @@ impl ScriptedSa {
     }
 
     /// Answers one MAD; returns MADs to send back.
-    fn handle(&mut self, now: Instant, from: MadAddress, mad: &[u8]) -> Vec<Vec<u8>> {
+    pub(super) fn handle(&mut self, now: Instant, from: MadAddress, mad: &[u8]) -> Vec<Vec<u8>> {
         let packet = SaPacket::new_checked(mad).expect("engine sends valid MADs");
         let h = SaMad::parse(&packet).unwrap();
         self.seen.push(h);
@@ -195,7 +195,7 @@ impl ScriptedSa {
         out
     }
 
-    fn report(&self, trap: TrapNumber, about: Gid, tid: u64) -> Vec<u8> {
+    pub(super) fn report(&self, trap: TrapNumber, about: Gid, tid: u64) -> Vec<u8> {
         let notice = NoticeRepr {
             notice_type: NoticeType::SubnetManagement,
             origin: Origin::Generic { trap_number: trap, producer_type: ProducerType::ClassManager },
@@ -213,7 +213,7 @@ impl ScriptedSa {
 }
 
 /// Moves MADs between the engine and the SA until both are quiet, at time `now`.
-fn pump(e: &mut TestEngine, sa: &mut ScriptedSa, now: Instant) {
+pub(super) fn pump(e: &mut TestEngine, sa: &mut ScriptedSa, now: Instant) {
     let mut buf = [0u8; MAD_LEN];
     for _ in 0..100_000 {
         let mut moved = false;
@@ -235,7 +235,7 @@ fn pump(e: &mut TestEngine, sa: &mut ScriptedSa, now: Instant) {
 }
 
 /// Runs timers and traffic until `until`, in steps.
-fn run_until(e: &mut TestEngine, sa: &mut ScriptedSa, start: Instant, until: Instant) -> Instant {
+pub(super) fn run_until(e: &mut TestEngine, sa: &mut ScriptedSa, start: Instant, until: Instant) -> Instant {
     let mut now = start;
     pump(e, sa, now);
     while now < until {
@@ -248,11 +248,11 @@ fn run_until(e: &mut TestEngine, sa: &mut ScriptedSa, start: Instant, until: Ins
     now
 }
 
-fn events(e: &mut TestEngine) -> Vec<Event> {
+pub(super) fn events(e: &mut TestEngine) -> Vec<Event> {
     core::iter::from_fn(|| e.poll_event()).collect()
 }
 
-fn resolved(events: &[Event]) -> Vec<(Token, Result<Answer, ResolveError>)> {
+pub(super) fn resolved(events: &[Event]) -> Vec<(Token, Result<Answer, ResolveError>)> {
     events
         .iter()
         .filter_map(|e| match e {
@@ -262,7 +262,7 @@ fn resolved(events: &[Event]) -> Vec<(Token, Result<Answer, ResolveError>)> {
         .collect()
 }
 
-fn to(dlid: u16) -> Query {
+pub(super) fn to(dlid: u16) -> Query {
     Query::between_gids(gid(ME), gid(dlid)).with_reversible().with_numb_path(1)
 }
 

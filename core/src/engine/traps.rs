@@ -35,6 +35,9 @@ impl<
             self.stats.report_resps += 1;
         }
         let Some(trap) = notice.trap_number() else { return };
+        if self.config.serve_sa {
+            self.relay_report(trap, packet);
+        }
         let what = match (trap, notice.details()) {
             (TrapNumber::GidInService | TrapNumber::GidOutOfService, Some(TrapDetails::Gid(gid))) => {
                 // Out of service: every path to or from it is gone. In service: a port that
