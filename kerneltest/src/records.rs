@@ -150,6 +150,8 @@ pub struct Verified {
     pub tid: u64,
     /// RMPP segments the transfer took (from the First segment's PayloadLength).
     pub segments: usize,
+    /// The RRespTime the sender wrote in the First segment.
+    pub rresp_time: u8,
 }
 
 /// Checks a reassembled answer byte for byte: length `56 + n × 64`; the MAD and SA headers
@@ -211,7 +213,7 @@ pub fn verify(mad: &[u8], n: usize, seed: u32, tid_low: u32) -> Result<Verified,
     if decoded != n {
         return Err(format!("{decoded} records decode, expected {n}"));
     }
-    Ok(Verified { len: mad.len(), tid, segments })
+    Ok(Verified { len: mad.len(), tid, segments, rresp_time: got.rmpp.resp_time })
 }
 
 #[cfg(test)]

@@ -319,7 +319,7 @@ fn k2l(ctx: &Ctx, n: usize) -> Result<String, String> {
     let v = records::verify(&bytes, n, seed, tid).map_err(|e| with_context(e, Some(&drv), Some(&peer)))?;
     drv.ep().release(id);
     let segments_in = drv.trace.by(Dir::In).filter(|s| s.is_data()).count();
-    let acks = drv.trace.of_type(Dir::Out, RmppType::Ack).len();
+    let acks = drv.trace.acks(Dir::Out);
     drop(drv);
     peer.finish(Duration::from_secs(5))?;
     if let Some((_, l)) = peer.find("SEND-") {
@@ -327,8 +327,8 @@ fn k2l(ctx: &Ctx, n: usize) -> Result<String, String> {
     }
     Ok(format!(
         "{n} records in {} segments ({segments_in} received), {} bytes reassembled, byte-exact, \
-         {ms} ms, {acks} ACKs; TID {:#x} (high half set by the kernel)",
-        v.segments, v.len, v.tid
+         {ms} ms; our ACKs {acks}; TID {:#x} (high half set by the kernel); kernel RRespTime {}",
+        v.segments, v.len, v.tid, v.rresp_time
     ))
 }
 

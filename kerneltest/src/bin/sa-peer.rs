@@ -210,7 +210,10 @@ fn request(
         println!("RECEIVED tid={:#x} len={} at={ms}ms", tid_of(&rx.mad), rx.mad.len());
         return match records::verify(&rx.mad, n, seed, tid) {
             Ok(v) => {
-                println!("VERIFIED records={n} segments={} len={} ms={ms}", v.segments, v.len);
+                println!(
+                    "VERIFIED records={n} segments={} len={} rresp_time={} ms={ms}",
+                    v.segments, v.len, v.rresp_time
+                );
                 Ok(ExitCode::SUCCESS)
             }
             Err(why) => {
