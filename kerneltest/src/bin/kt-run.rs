@@ -119,7 +119,7 @@ fn with_context<const R: usize, const T: usize>(
     s.push('\n');
     if let Some(d) = drv {
         s.push_str(&d.trace.tail(40));
-        for (at, o) in &d.outcomes {
+        for (at, o) in d.outcomes.iter().rev().take(20).rev() {
             s.push_str(&format!("  outcome@{at}ms: {o:?}\n"));
         }
     }
