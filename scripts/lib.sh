@@ -20,6 +20,7 @@ APT_PACKAGES=(
     "busybox-static:/bin/busybox"
     "cpio:/usr/bin/cpio"
     "xxd:/usr/bin/xxd"
+    "iproute2:/usr/bin/rdma"
 )
 
 # Installs missing Debian packages (one apt-get update, only when something is missing).

@@ -149,9 +149,33 @@ impl UmadPort {
         self.registration
     }
 
+    /// Bytes of `ib_user_mad` header in front of every MAD on this device: 64 after
+    /// `ENABLE_PKEY` (real kernels), 56 for the legacy header (the ibsim shim).
+    pub fn header_len(&self) -> usize {
+        self.header_len
+    }
+
+    /// The agent id the kernel gave our registration.
+    pub fn agent_id(&self) -> u32 {
+        self.agent_id
+    }
+
     /// Sends one MAD to `to`. For a request, `timeout_ms` > 0 makes the kernel match the
     /// response (a real kernel drops responses to requests it is not waiting for); 0 otherwise.
     pub fn send(&self, to: &MadAddress, mad: &[u8], timeout_ms: u32) -> Result<(), UmadError> {
+        self.send_with_retries(to, mad, timeout_ms, 0)
+    }
+
+    /// [`Self::send`] with the kernel retrying `retries` times: a request without a response
+    /// within `timeout_ms` is resent; under kernel RMPP ([`Registration::KernelRmpp`]) a
+    /// segment window without an ACK within 2 s (or `timeout_ms`, if shorter) is resent.
+    pub fn send_with_retries(
+        &self,
+        to: &MadAddress,
+        mad: &[u8],
+        timeout_ms: u32,
+        retries: u32,
+    ) -> Result<(), UmadError> {
         if mad.len() > MAD_LEN && self.registration != Registration::KernelRmpp {
             return Err(UmadError::TooLong(mad.len()));
         }
@@ -165,6 +189,7 @@ impl UmadPort {
         let header = UserMadHeader {
             id: self.agent_id,
             timeout_ms,
+            retries,
             length: (self.header_len + mad.len()) as u32,
             qpn: BeU32::new(to.qpn),
             qkey: BeU32::new(to.qkey),
