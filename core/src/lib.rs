@@ -28,6 +28,8 @@ extern crate std;
 #[macro_use]
 mod macros;
 
+#[cfg(feature = "defmt")]
+mod defmt_check;
 pub mod engine;
 pub mod rmpp;
 pub mod table;

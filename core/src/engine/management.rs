@@ -200,6 +200,7 @@ impl<
                     self.mgmt.cpi = Txn::Idle;
                     if self.mgmt.reachable != Some(false) {
                         self.mgmt.reachable = Some(false);
+                        warn!("engine: SA at LID {} does not answer ClassPortInfo", self.sa_address().lid);
                         self.push_event(Event::SaReachable(false));
                     }
                 } else {
@@ -251,6 +252,7 @@ impl<
             SmChangePolicy::Flush => self.table.flush(PinPolicy::Keep),
         };
         let sa_lid = self.sa_address().lid;
+        info!("engine: subnet manager change (SA LID {}), {} cached entries affected", sa_lid, entries);
         self.push_event(Event::Invalidated { what: Invalidation::SmChanged { sa_lid }, entries });
         if self.mgmt.cpi == Txn::Idle {
             self.mgmt.cpi = Txn::Needed { attempts: 0 };

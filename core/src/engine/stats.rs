@@ -66,3 +66,27 @@ pub struct Stats {
     /// Gauge: RMPP transfers in progress.
     pub rmpp_in_flight: usize,
 }
+
+/// A summary of an engine: its port, whether the SA answers, its table and its counters.
+#[cfg(feature = "defmt")]
+impl<
+        const T: usize,
+        const P: usize,
+        const W: usize,
+        const RXS: usize,
+        const RXC: usize,
+        const TXS: usize,
+        const TXC: usize,
+    > defmt::Format for super::Engine<T, P, W, RXS, RXC, TXS, TXC>
+{
+    fn format(&self, f: defmt::Formatter) {
+        defmt::write!(
+            f,
+            "Engine {{ port: {}, sa_reachable: {}, table: {}, stats: {} }}",
+            self.port(),
+            self.sa_reachable(),
+            self.table(),
+            self.stats()
+        )
+    }
+}

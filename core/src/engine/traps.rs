@@ -57,6 +57,7 @@ impl<
             _ => None,
         };
         if let Some((what, entries)) = what {
+            info!("engine: trap {} invalidated {} cached entries", trap.raw(), entries);
             self.stats.trap_invalidations += entries as u64;
             self.push_event(Event::Invalidated { what, entries });
             self.bulk.refetch_soon(now);

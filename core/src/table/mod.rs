@@ -228,6 +228,23 @@ impl<const N: usize> fmt::Debug for Table<N> {
     }
 }
 
+/// A summary like the `Debug` output: sizes, generation, settings and counters, no entries.
+#[cfg(feature = "defmt")]
+impl<const N: usize> defmt::Format for Table<N> {
+    fn format(&self, f: defmt::Formatter) {
+        defmt::write!(
+            f,
+            "Table {{ capacity: {=usize}, len: {=u32}, pinned: {=u32}, generation: {=u32}, config: {}, counters: {} }}",
+            N,
+            self.len,
+            self.pinned,
+            self.generation,
+            self.config(),
+            self.counters
+        )
+    }
+}
+
 /// An entry's source GID and LID, if it has them (paths always; negative entries if their
 /// query named them).
 fn sources(e: &Entry) -> (Option<Gid>, Option<u16>) {
@@ -860,6 +877,14 @@ impl defmt::Format for EntryView<'_> {
 pub struct Iter<'a, const N: usize> {
     table: &'a Table<N>,
     slot: usize,
+}
+
+/// Where the iterator is.
+#[cfg(feature = "defmt")]
+impl<const N: usize> defmt::Format for Iter<'_, N> {
+    fn format(&self, f: defmt::Formatter) {
+        defmt::write!(f, "Iter {{ slot: {=usize}, of: {=u32} }}", self.slot, self.table.high_water)
+    }
 }
 
 impl<'a, const N: usize> Iterator for Iter<'a, N> {

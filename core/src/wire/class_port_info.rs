@@ -54,6 +54,14 @@ pub struct Record {
     pub trap_qkey: U32,
 }
 
+/// Printed as its [`Repr`].
+#[cfg(feature = "defmt")]
+impl defmt::Format for Record {
+    fn format(&self, f: defmt::Formatter) {
+        defmt::write!(f, "{}", Repr::parse(self))
+    }
+}
+
 bitflags! {
     /// CapabilityMask bits: the generic ones (IBA 13.4.8.1) and the SA's (IBA 15.2.5.1).
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

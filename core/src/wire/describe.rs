@@ -9,6 +9,7 @@ use super::gid::Gid;
 
 /// One field's value, typed enough for a printer to choose a format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Value<'a> {
     /// An unsigned number best shown in decimal (LIDs, counts, lengths).
     Uint(u64),

@@ -44,6 +44,14 @@ pub struct Record {
     pub producer_or_vendor: [u8; 3],
 }
 
+/// Printed as its [`Repr`].
+#[cfg(feature = "defmt")]
+impl defmt::Format for Record {
+    fn format(&self, f: defmt::Formatter) {
+        defmt::write!(f, "{}", Repr::parse(self))
+    }
+}
+
 /// InformInfo, decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

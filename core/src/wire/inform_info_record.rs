@@ -27,6 +27,20 @@ pub struct Record {
     pub inform_info: InformInfo,
 }
 
+/// Printed as the fields of its [`Repr`].
+#[cfg(feature = "defmt")]
+impl defmt::Format for Record {
+    fn format(&self, f: defmt::Formatter) {
+        defmt::write!(
+            f,
+            "Repr {{ subscriber_gid: {}, enumeration: {=u16}, inform_info: {} }}",
+            self.subscriber_gid,
+            self.enumeration.get(),
+            InformInfoRepr::parse(&self.inform_info)
+        )
+    }
+}
+
 /// An InformInfoRecord, decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

@@ -38,6 +38,29 @@ pub struct Header {
     pub attribute_modifier: U32,
 }
 
+/// The fields as on the wire, Method and AttributeID by name (no version check: a header
+/// [`Repr::parse`] refuses still prints).
+#[cfg(feature = "defmt")]
+impl defmt::Format for Header {
+    fn format(&self, f: defmt::Formatter) {
+        defmt::write!(
+            f,
+            "MadHeader {{ base_version: {=u8}, mgmt_class: {}, class_version: {=u8}, method: {}, \
+             status: {=u16:#x}, class_specific: {=u16:#x}, transaction_id: {=u64:#x}, attribute_id: {}, \
+             attribute_modifier: {=u32:#x} }}",
+            self.base_version,
+            MgmtClass::from_raw(self.mgmt_class),
+            self.class_version,
+            self.method(),
+            self.status.get(),
+            self.class_specific.get(),
+            self.transaction_id.get(),
+            self.attribute_id(),
+            self.attribute_modifier.get()
+        )
+    }
+}
+
 impl Header {
     /// An all-zero header.
     pub const ZERO: Header = Header {

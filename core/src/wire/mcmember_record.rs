@@ -47,6 +47,14 @@ pub struct Record {
     pub reserved: [u8; 2],
 }
 
+/// Printed as its [`Repr`].
+#[cfg(feature = "defmt")]
+impl defmt::Format for Record {
+    fn format(&self, f: defmt::Formatter) {
+        defmt::write!(f, "{}", Repr::parse(self))
+    }
+}
+
 bitflags! {
     /// MCMemberRecord ComponentMask bits.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

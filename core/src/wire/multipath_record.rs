@@ -52,6 +52,34 @@ pub struct Record {
     pub service_id_lsb: [u8; 7],
 }
 
+/// The fixed part's fields as on the wire (the GID list follows the layout, so it has no
+/// [`Repr`] of its own).
+#[cfg(feature = "defmt")]
+impl defmt::Format for Record {
+    fn format(&self, f: defmt::Formatter) {
+        defmt::write!(
+            f,
+            "MultiPathRecord {{ raw_flow_hop: {=u32:#x}, tclass: {=u8}, reversible_numb_path: {=u8:#x}, \
+             pkey: {=u16:#x}, qos_class_sl: {=u16:#x}, mtu: {=u8:#x}, rate: {=u8:#x}, \
+             packet_lifetime: {=u8:#x}, service_id: {=u8:#x}{=[u8]:02x}, independence: {=u8}, \
+             sgid_count: {=u8}, dgid_count: {=u8} }}",
+            self.raw_flow_hop.get(),
+            self.tclass,
+            self.reversible_numb_path,
+            self.pkey.get(),
+            self.qos_class_sl.get(),
+            self.mtu,
+            self.rate,
+            self.packet_lifetime,
+            self.service_id_msb,
+            self.service_id_lsb,
+            self.independence,
+            self.sgid_count,
+            self.dgid_count
+        )
+    }
+}
+
 bitflags! {
     /// MultiPathRecord ComponentMask bits.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -57,6 +57,32 @@ pub struct NodeInfo {
     pub vendor_id: [u8; 3],
 }
 
+/// The fields as on the wire, NodeType by name.
+#[cfg(feature = "defmt")]
+impl defmt::Format for NodeInfo {
+    fn format(&self, f: defmt::Formatter) {
+        defmt::write!(
+            f,
+            "NodeInfo {{ base_version: {=u8}, class_version: {=u8}, node_type: {}, num_ports: {=u8}, \
+             system_image_guid: {=u64:#x}, node_guid: {=u64:#x}, port_guid: {=u64:#x}, \
+             partition_cap: {=u16}, device_id: {=u16:#x}, revision: {=u32:#x}, local_port_num: {=u8}, \
+             vendor_id: {=[u8]:02x} }}",
+            self.base_version,
+            self.class_version,
+            NodeType::from_raw(self.node_type),
+            self.num_ports,
+            self.system_image_guid.get(),
+            self.node_guid.get(),
+            self.port_guid.get(),
+            self.partition_cap.get(),
+            self.device_id.get(),
+            self.revision.get(),
+            self.local_port_num,
+            self.vendor_id
+        )
+    }
+}
+
 /// A NodeRecord as laid out on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
@@ -69,6 +95,14 @@ pub struct Record {
     pub node_info: NodeInfo,
     /// NodeDescription: UTF-8 text, NUL-padded.
     pub node_description: [u8; DESCRIPTION_LEN],
+}
+
+/// Printed as its [`Repr`].
+#[cfg(feature = "defmt")]
+impl defmt::Format for Record {
+    fn format(&self, f: defmt::Formatter) {
+        defmt::write!(f, "{}", Repr::parse(self))
+    }
 }
 
 bitflags! {

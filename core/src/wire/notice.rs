@@ -167,6 +167,14 @@ pub struct Record {
     pub issuer_gid: Gid,
 }
 
+/// Printed as its [`Repr`].
+#[cfg(feature = "defmt")]
+impl defmt::Format for Record {
+    fn format(&self, f: defmt::Formatter) {
+        defmt::write!(f, "{}", Repr::parse(self))
+    }
+}
+
 /// A Notice, decoded. The trap-specific view of `data_details` is [`Repr::details`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

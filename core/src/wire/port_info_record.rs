@@ -107,6 +107,14 @@ pub struct PortInfo {
     pub speed_ext_enabled: u8,
 }
 
+/// Printed as its [`PortInfoRepr`].
+#[cfg(feature = "defmt")]
+impl defmt::Format for PortInfo {
+    fn format(&self, f: defmt::Formatter) {
+        defmt::write!(f, "{}", PortInfoRepr::parse(self))
+    }
+}
+
 /// A PortInfoRecord as laid out on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
@@ -119,6 +127,21 @@ pub struct Record {
     pub options: u8,
     /// PortInfo.
     pub port_info: PortInfo,
+}
+
+/// Printed as the fields of its [`Repr`].
+#[cfg(feature = "defmt")]
+impl defmt::Format for Record {
+    fn format(&self, f: defmt::Formatter) {
+        defmt::write!(
+            f,
+            "Repr {{ endport_lid: {=u16}, port_num: {=u8}, options: {=u8}, port_info: {} }}",
+            self.endport_lid.get(),
+            self.port_num,
+            self.options,
+            PortInfoRepr::parse(&self.port_info)
+        )
+    }
 }
 
 bitflags! {

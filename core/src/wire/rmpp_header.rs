@@ -98,6 +98,14 @@ pub struct Header {
     pub data2: U32,
 }
 
+/// Printed as its [`Repr`].
+#[cfg(feature = "defmt")]
+impl defmt::Format for Header {
+    fn format(&self, f: defmt::Formatter) {
+        defmt::write!(f, "{}", Repr::parse(self))
+    }
+}
+
 impl Header {
     /// An all-zero header.
     pub const ZERO: Header = Header {

@@ -153,6 +153,22 @@ impl<T: AsRef<[u8]>> SaPacket<T> {
     }
 }
 
+/// The three headers and the length of the data (not the data: a reassembled transfer may be
+/// kilobytes).
+#[cfg(feature = "defmt")]
+impl<T: AsRef<[u8]>> defmt::Format for SaPacket<T> {
+    fn format(&self, f: defmt::Formatter) {
+        defmt::write!(
+            f,
+            "SaPacket {{ mad: {}, rmpp: {}, sa: {}, data_len: {=usize} }}",
+            self.mad_header(),
+            self.rmpp_header(),
+            self.sa_header(),
+            self.data().len()
+        )
+    }
+}
+
 /// The records of an SA MAD, in order. Each item is decoded on demand.
 #[derive(Debug, Clone)]
 pub struct Records<'a> {
@@ -175,6 +191,20 @@ impl<'a> Records<'a> {
     /// How many whole records remain.
     pub fn remaining(&self) -> usize {
         self.data.len() / self.stride
+    }
+}
+
+/// Where the iterator is, not the records.
+#[cfg(feature = "defmt")]
+impl defmt::Format for Records<'_> {
+    fn format(&self, f: defmt::Formatter) {
+        defmt::write!(
+            f,
+            "Records {{ attribute: {}, stride: {=usize}, remaining: {=usize} }}",
+            self.attribute,
+            self.stride,
+            self.remaining()
+        )
     }
 }
 

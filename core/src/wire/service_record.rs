@@ -43,6 +43,14 @@ pub struct Record {
     pub service_data64: [U64; 2],
 }
 
+/// Printed as its [`Repr`].
+#[cfg(feature = "defmt")]
+impl defmt::Format for Record {
+    fn format(&self, f: defmt::Formatter) {
+        defmt::write!(f, "{}", Repr::parse(self))
+    }
+}
+
 bitflags! {
     /// ServiceRecord ComponentMask bits for the named fields. Each ServiceData element has a bit
     /// of its own: [`ServiceRecordMask::data8`] and friends compute them.

@@ -1,0 +1,55 @@
+//! What each capacity of an engine costs in bytes, as docs/embedding.md quotes it (figures for
+//! a 64-bit host; the firmware self-test checks the Cortex-M3 figures on the target).
+
+use core::mem::size_of;
+
+use localsa_core::engine::{Engine, Event};
+use localsa_core::rmpp::{capacity_for, RECV_SLOT_OVERHEAD, SEND_SLOT_OVERHEAD};
+use localsa_core::table::{Table, BYTES_PER_ENTRY};
+
+/// An engine with one of everything (RMPP slots of one MAD).
+type Base = Engine<1, 1, 1, 1, 256, 1, 256>;
+
+/// `n` rounded up to the engine's alignment (8 bytes).
+const fn padded(n: usize) -> usize {
+    n.next_multiple_of(8)
+}
+
+#[test]
+#[cfg(target_pointer_width = "64")]
+fn each_capacity_costs_what_the_docs_say() {
+    let base = size_of::<Base>();
+    // Table entries: 124 bytes each (100 more entries cost 12 400), plus a 336-byte header.
+    assert_eq!(BYTES_PER_ENTRY, 124);
+    assert_eq!(size_of::<Engine<101, 1, 1, 1, 256, 1, 256>>() - base, 100 * 124);
+    assert_eq!(size_of::<Table<256>>(), 256 * 124 + 336);
+    // Pending queries: 720 bytes each (the query, its state and a whole answer).
+    assert_eq!(size_of::<Engine<1, 2, 1, 1, 256, 1, 256>>() - base, 720);
+    // Waiters: 16 bytes each.
+    assert_eq!(size_of::<Engine<1, 1, 9, 1, 256, 1, 256>>() - base, 8 * 16);
+    // RMPP receive slots: CAP + 250, send slots: CAP + 234 (each padded to 8).
+    assert_eq!((RECV_SLOT_OVERHEAD, SEND_SLOT_OVERHEAD), (250, 234));
+    const CAP: usize = capacity_for(64, 64);
+    assert_eq!(CAP, 4152);
+    assert_eq!(
+        size_of::<Engine<1, 1, 1, 2, CAP, 1, 256>>() - size_of::<Engine<1, 1, 1, 1, CAP, 1, 256>>(),
+        padded(CAP + 250)
+    );
+    assert_eq!(
+        size_of::<Engine<1, 1, 1, 1, 256, 2, CAP>>() - size_of::<Engine<1, 1, 1, 1, 256, 1, CAP>>(),
+        padded(CAP + 234)
+    );
+    // The rest is fixed: mostly the queue of 16 events (each as large as an answer of 8
+    // paths: 536 bytes) and the outbox of 8 MADs. 15 096 bytes when this was written.
+    assert!(size_of::<Event>() <= 536, "{}", size_of::<Event>());
+    assert!(base <= 15 * 1024 + 256, "{base}");
+}
+
+#[test]
+#[cfg(target_pointer_width = "64")]
+fn the_firmware_engine() {
+    // docs/embedding.md: 256 entries, 4 pending, 16 waiters, one 64-record receive, one
+    // minimal send slot: 52 808 bytes when this was written.
+    let size = size_of::<Engine<256, 4, 16, 1, { capacity_for(64, 64) }, 1, 56>>();
+    assert!(size <= 52 * 1024 + 256, "{size}");
+}
