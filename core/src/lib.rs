@@ -27,6 +27,7 @@ extern crate std;
 
 #[macro_use]
 mod macros;
+mod maybe;
 
 #[cfg(feature = "defmt")]
 mod defmt_check;

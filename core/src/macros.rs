@@ -40,6 +40,9 @@ macro_rules! open_enum {
         $(#[$attr])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+        // An explicit tag: the first variant is tag 0, so a zeroed value is that variant and
+        // structures holding these enums can be all-zero `static`s (in .bss).
+        #[repr(u8)]
         pub enum $name {
             $( $(#[$vattr])* $variant, )+
             /// A value this crate has no name for, kept as it was on the wire.

@@ -1,6 +1,6 @@
 //! Turning an SA answer into table entries and a result for the waiters.
 
-use super::event::{Answer, Event, ResolveError, Source, MAX_PATHS};
+use super::event::{Answer, Notice, ResolveError, Source, MAX_PATHS};
 use super::pending::{Pool, Purpose, State};
 use super::{Engine, Stats};
 use crate::rmpp::RecvId;
@@ -74,7 +74,7 @@ impl<
             Digest::Bulk { records, complete } => {
                 self.stats.bulk_fetches += 1;
                 self.bulk.fetched(now, complete, &self.config);
-                self.push_event(Event::BulkFetched { records, complete });
+                self.push_event(Notice::BulkFetched { records, complete });
                 self.complete(now, s, Err(ResolveError::Cancelled));
             }
             Digest::Unreadable => {}

@@ -23,9 +23,13 @@ pub(super) struct Bulk {
 }
 
 impl Bulk {
-    pub(super) fn new(now: Instant, mode: Mode) -> Bulk {
+    /// Off: all zero bytes.
+    pub(super) const EMPTY: Bulk = Bulk { enabled: false, next: None, complete: false };
+
+    /// Turns bulk fetching on for `Mode::Bulk`, first fetch at once.
+    pub(super) fn start(&mut self, now: Instant, mode: Mode) {
         let enabled = matches!(mode, Mode::Bulk { .. });
-        Bulk { enabled, next: enabled.then_some(now), complete: false }
+        *self = Bulk { enabled, next: enabled.then_some(now), complete: false };
     }
 
     pub(super) fn next_deadline(&self) -> Option<Instant> {
@@ -79,7 +83,7 @@ impl<
         if self.pending.find(&key).is_some() {
             return;
         }
-        if self.start(now, query, key, Purpose::Bulk).is_some() {
+        if self.start_query(now, query, key, Purpose::Bulk).is_some() {
             self.bulk.next = None;
         }
     }

@@ -6,6 +6,7 @@ use crate::wire::Gid;
 /// Where SA queries go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
 pub enum Upstream {
     /// The master SM's LID, as the port reports it (the normal case).
     SmLid,
@@ -18,6 +19,7 @@ pub enum Upstream {
 /// "Some" or "all": what the engine fetches without being asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
 pub enum Mode {
     /// Resolve on demand: a miss becomes one SA query (shared by every waiter for it).
     OnDemand,
@@ -32,6 +34,7 @@ pub enum Mode {
 /// What happens to cached paths when the subnet manager changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
 pub enum SmChangePolicy {
     /// Keep serving cached paths (marked stale) and refetch each one the first time it is
     /// asked for: no burst of queries at the new SM, no gap in service.
@@ -106,6 +109,31 @@ impl Config {
         sm_change: SmChangePolicy::Revalidate,
         serve_sa: false,
         tid_seed: 1,
+    };
+}
+
+impl Config {
+    /// All zero: what an engine built as a zeroed `static` holds until [`start`] configures it.
+    ///
+    /// [`start`]: super::Engine::start
+    pub const ZEROED: Config = Config {
+        upstream: Upstream::SmLid,
+        sa_depth: 0,
+        max_retries: 0,
+        timeout: None,
+        min_timeout: Duration::ZERO,
+        max_timeout: Duration::ZERO,
+        default_resp_time_value: 0,
+        packet_life_time: 0,
+        busy_backoff: Duration::ZERO,
+        positive_lifetime: Duration::ZERO,
+        negative_lifetime: Duration::ZERO,
+        mode: Mode::OnDemand,
+        subscribe: false,
+        heartbeat: Duration::ZERO,
+        sm_change: SmChangePolicy::Revalidate,
+        serve_sa: false,
+        tid_seed: 0,
     };
 }
 

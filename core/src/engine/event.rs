@@ -145,3 +145,25 @@ pub enum Event {
         complete: bool,
     },
 }
+
+/// The events that wait in the engine's queue: everything but resolve answers, which are kept
+/// with their pending query and handed out from there. Small (no answer inside), so the queue
+/// costs little RAM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Notice {
+    Invalidated { what: Invalidation, entries: usize },
+    Subscribed { trap: TrapNumber, accepted: bool },
+    SaReachable(bool),
+    BulkFetched { records: usize, complete: bool },
+}
+
+impl From<Notice> for Event {
+    fn from(n: Notice) -> Event {
+        match n {
+            Notice::Invalidated { what, entries } => Event::Invalidated { what, entries },
+            Notice::Subscribed { trap, accepted } => Event::Subscribed { trap, accepted },
+            Notice::SaReachable(b) => Event::SaReachable(b),
+            Notice::BulkFetched { records, complete } => Event::BulkFetched { records, complete },
+        }
+    }
+}

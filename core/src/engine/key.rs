@@ -14,6 +14,9 @@ pub(crate) struct QueryKey {
 }
 
 impl QueryKey {
+    /// All zero: the key of a free slot.
+    pub(crate) const ZERO: QueryKey = QueryKey { bytes: [0; LEN], mask: 0 };
+
     /// The key of `query`; `None` if a masked field is out of range (the query is invalid).
     pub(crate) fn of(query: &Query) -> Option<QueryKey> {
         let t = &query.template;

@@ -4,7 +4,7 @@
 
 use heapless::Deque;
 
-use super::event::{Event, Invalidation};
+use super::event::{Invalidation, Notice};
 use super::pending::State;
 use super::{Engine, SmChangePolicy, Stats, Transmit};
 use crate::table::PinPolicy;
@@ -25,6 +25,7 @@ pub(super) const TRAPS: [TrapNumber; 4] = [
 
 /// One management transaction's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub(super) enum Txn {
     /// Nothing to do until the next heartbeat.
     Idle,
@@ -34,20 +35,51 @@ pub(super) enum Txn {
     Outstanding { tid: u32, deadline: Instant, attempts: u8 },
 }
 
+/// What the other side last said: nothing yet, yes or no. (An enum rather than
+/// `Option<bool>`, whose `None` is the byte 2: an empty engine must be all zero bytes.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(super) enum Verdict {
+    /// Not known yet.
+    Unknown,
+    /// Yes.
+    Yes,
+    /// No.
+    No,
+}
+
+impl Verdict {
+    pub(super) fn of(b: bool) -> Verdict {
+        if b {
+            Verdict::Yes
+        } else {
+            Verdict::No
+        }
+    }
+
+    pub(super) fn known(self) -> Option<bool> {
+        match self {
+            Verdict::Unknown => None,
+            Verdict::Yes => Some(true),
+            Verdict::No => Some(false),
+        }
+    }
+}
+
 /// One trap subscription.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Subscription {
     pub trap: TrapNumber,
     pub txn: Txn,
     /// What the SA said last: accepted, refused, or nothing yet.
-    pub accepted: Option<bool>,
+    pub accepted: Verdict,
 }
 
 /// What the engine knows about its SA.
 #[derive(Debug)]
 pub(super) struct Management {
-    /// Whether the SA answered recently (`None`: not yet known).
-    pub reachable: Option<bool>,
+    /// Whether the SA answered recently.
+    pub reachable: Verdict,
     /// The SA's RespTimeValue, once known.
     pub resp_time_value: Option<u8>,
     /// The ClassPortInfo fields whose change means a different SA.
@@ -58,16 +90,26 @@ pub(super) struct Management {
 }
 
 impl Management {
-    pub(super) fn new(now: Instant, subscribe: bool) -> Management {
+    /// Nothing known, nothing planned: all zero bytes.
+    pub(super) const EMPTY: Management = Management {
+        reachable: Verdict::Unknown,
+        resp_time_value: None,
+        last: None,
+        cpi: Txn::Idle,
+        next_heartbeat: Instant::ZERO,
+        subs: [Subscription { trap: TrapNumber::GidInService, txn: Txn::Idle, accepted: Verdict::Unknown };
+            TRAPS.len()],
+    };
+
+    /// Plans the start-up: ClassPortInfo now, then the subscriptions if wanted.
+    pub(super) fn start(&mut self, now: Instant, subscribe: bool) {
         let txn = if subscribe { Txn::Needed { attempts: 0 } } else { Txn::Idle };
-        Management {
-            reachable: None,
-            resp_time_value: None,
-            last: None,
+        *self = Management {
             cpi: Txn::Needed { attempts: 0 },
             next_heartbeat: now,
-            subs: TRAPS.map(|trap| Subscription { trap, txn, accepted: None }),
-        }
+            subs: TRAPS.map(|trap| Subscription { trap, txn, accepted: Verdict::Unknown }),
+            ..Management::EMPTY
+        };
     }
 
     pub(super) fn has_transmit(&self) -> bool {
@@ -94,16 +136,16 @@ impl Management {
     pub(super) fn reachable_again(
         &mut self,
         _now: Instant,
-        events: &mut Deque<Event, 16>,
+        events: &mut Deque<Notice, 16>,
         _stats: &mut Stats,
     ) -> bool {
-        let back = self.reachable == Some(false);
-        if self.reachable != Some(true) {
-            self.reachable = Some(true);
+        let back = self.reachable == Verdict::No;
+        if self.reachable != Verdict::Yes {
+            self.reachable = Verdict::Yes;
             if events.is_full() {
                 events.pop_front();
             }
-            let _ = events.push_back(Event::SaReachable(true));
+            let _ = events.push_back(Notice::SaReachable(true));
         }
         back
     }
@@ -179,11 +221,11 @@ impl<
         let accepted = ok && h.method() == Method::GetResp;
         let sub = &mut self.mgmt.subs[i];
         sub.txn = Txn::Idle;
-        let changed = sub.accepted != Some(accepted);
-        sub.accepted = Some(accepted);
+        let changed = sub.accepted != Verdict::of(accepted);
+        sub.accepted = Verdict::of(accepted);
         let trap = sub.trap;
         if changed {
-            self.push_event(Event::Subscribed { trap, accepted });
+            self.push_event(Notice::Subscribed { trap, accepted });
         }
         if self.mgmt.reachable_again(now, &mut self.events, &mut self.stats) {
             self.sm_changed(now);
@@ -198,10 +240,10 @@ impl<
             if deadline <= now {
                 if attempts > max {
                     self.mgmt.cpi = Txn::Idle;
-                    if self.mgmt.reachable != Some(false) {
-                        self.mgmt.reachable = Some(false);
+                    if self.mgmt.reachable != Verdict::No {
+                        self.mgmt.reachable = Verdict::No;
                         warn!("engine: SA at LID {} does not answer ClassPortInfo", self.sa_address().lid);
-                        self.push_event(Event::SaReachable(false));
+                        self.push_event(Notice::SaReachable(false));
                     }
                 } else {
                     self.mgmt.cpi = Txn::Needed { attempts };
@@ -225,7 +267,7 @@ impl<
             // so this is idempotent) and retry ones that never got an answer. Refused ones wait
             // for a new SM.
             for sub in self.mgmt.subs.iter_mut() {
-                if self.config.subscribe && sub.txn == Txn::Idle && sub.accepted != Some(false) {
+                if self.config.subscribe && sub.txn == Txn::Idle && sub.accepted != Verdict::No {
                     sub.txn = Txn::Needed { attempts: 0 };
                 }
             }
@@ -253,13 +295,13 @@ impl<
         };
         let sa_lid = self.sa_address().lid;
         info!("engine: subnet manager change (SA LID {}), {} cached entries affected", sa_lid, entries);
-        self.push_event(Event::Invalidated { what: Invalidation::SmChanged { sa_lid }, entries });
+        self.push_event(Notice::Invalidated { what: Invalidation::SmChanged { sa_lid }, entries });
         if self.mgmt.cpi == Txn::Idle {
             self.mgmt.cpi = Txn::Needed { attempts: 0 };
         }
         if self.config.subscribe {
             for sub in self.mgmt.subs.iter_mut() {
-                sub.accepted = None;
+                sub.accepted = Verdict::Unknown;
                 if !matches!(sub.txn, Txn::Outstanding { .. }) {
                     sub.txn = Txn::Needed { attempts: 0 };
                 }

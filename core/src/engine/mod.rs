@@ -39,7 +39,7 @@
 //!
 //! `Engine<T, P, W, RXS, RXC, TXS, TXC>`: `T` table entries (124 bytes each), `P` pending
 //! queries (about 700 bytes each, answer included), `W` waiters (16 bytes each), and the RMPP
-//! endpoint's receive and send slots (`RXS` × (`RXC` + 250) and `TXS` × (`TXC` + 234) bytes;
+//! endpoint's receive and send slots (`RXS` × (`RXC` + 258) and `TXS` × (`TXC` + 242) bytes;
 //! `RXC` must hold the largest table answer: 56 + 64 × records).
 
 mod answer;
@@ -62,6 +62,7 @@ mod tests;
 mod tests_replica;
 
 pub use config::{Config, Mode, SmChangePolicy, Upstream};
+use event::Notice;
 pub use event::{Answer, Event, Invalidation, Resolve, ResolveError, Source, Token, MAX_PATHS};
 pub use port::{LocalPort, MAX_PKEYS};
 pub use stats::Stats;
@@ -137,12 +138,12 @@ pub struct Engine<
     waiters: Waiters<W>,
     rmpp: Endpoint<RXS, RXC, TXS, TXC>,
     outbox: Outbox<OUTBOX>,
-    events: Deque<Event, EVENT_QUEUE>,
+    events: Deque<Notice, EVENT_QUEUE>,
     mgmt: Management,
     bulk: Bulk,
     next_tid: u32,
     stats: Stats,
-    replica: Replica,
+    replica: Replica<P>,
     /// Records of a replica's table answer, laid out for the RMPP sender.
     scratch: [u8; TXC],
     /// The latest `now` seen at any entry point (for work done without one, e.g. cancel_all).
@@ -159,33 +160,59 @@ impl<
         const TXC: usize,
     > Engine<T, P, W, RXS, RXC, TXS, TXC>
 {
-    /// An engine for `port`. It starts by fetching the SA's ClassPortInfo (and subscribing to
-    /// traps, and a bulk fetch, as configured) on the first [`Self::poll_transmit`].
-    pub fn new(now: Instant, config: Config, port: LocalPort) -> Self {
-        const { assert!(P > 0 && W > 0, "an engine needs pending and waiter capacity") };
-        let mut table = Table::new();
-        let mut tc = table.config();
-        tc.negative_lifetime = config.negative_lifetime;
-        table.set_config(tc);
-        let rmpp_config =
-            rmpp::Config { response_time: Self::base_timeout_for(&config, None), ..rmpp::Config::DEFAULT };
+    /// An engine that has not started: nothing configured, nothing known, every pool empty.
+    ///
+    /// All zero bytes, so a `static` holding it costs RAM in `.bss` and no flash, and nothing
+    /// is built on the stack: firmware puts `EMPTY` in a static (e.g. in a
+    /// `static_cell::ConstStaticCell`) and calls [`Self::start`] on it in place. A host may use
+    /// [`Self::new`] instead.
+    pub const EMPTY: Self = {
+        assert!(P > 0 && W > 0, "an engine needs pending and waiter capacity");
         Engine {
-            table,
+            config: Config::ZEROED,
+            port: LocalPort::EMPTY,
+            table: Table::new(),
             pending: Pool::new(),
             waiters: Waiters::new(),
-            rmpp: Endpoint::new(rmpp_config),
+            rmpp: Endpoint::new(rmpp::Config::ZEROED),
             outbox: Outbox::new(),
             events: Deque::new(),
-            mgmt: Management::new(now, config.subscribe),
-            bulk: Bulk::new(now, config.mode),
-            next_tid: config.tid_seed,
-            stats: Stats::default(),
-            replica: Replica::new(),
+            mgmt: Management::EMPTY,
+            bulk: Bulk::EMPTY,
+            next_tid: 0,
+            stats: Stats::ZERO,
+            replica: Replica::EMPTY,
             scratch: [0; TXC],
-            last_now: now,
-            config,
-            port,
+            last_now: Instant::ZERO,
         }
+    };
+
+    /// Starts an [`Self::EMPTY`] engine in place for `port`: the first
+    /// [`Self::poll_transmit`] fetches the SA's ClassPortInfo (and subscribes to traps, and
+    /// starts a bulk fetch, as configured). Call it once.
+    pub fn start(&mut self, now: Instant, config: Config, port: LocalPort) {
+        let mut tc = self.table.config();
+        tc.negative_lifetime = config.negative_lifetime;
+        self.table.set_config(tc);
+        self.rmpp.set_config(rmpp::Config {
+            response_time: Self::base_timeout_for(&config, None),
+            ..rmpp::Config::DEFAULT
+        });
+        self.mgmt.start(now, config.subscribe);
+        self.bulk.start(now, config.mode);
+        self.next_tid = config.tid_seed.max(1);
+        self.last_now = now;
+        self.config = config;
+        self.port = port;
+    }
+
+    /// An engine for `port`, started at `now`: [`Self::EMPTY`] and [`Self::start`] by value.
+    /// Hosts with room on the stack (or a thread with a large one) use this; firmware starts
+    /// `EMPTY` in place.
+    pub fn new(now: Instant, config: Config, port: LocalPort) -> Self {
+        let mut engine = Self::EMPTY;
+        engine.start(now, config, port);
+        engine
     }
 
     /// The configuration.
@@ -222,7 +249,7 @@ impl<
 
     /// Whether the SA answered the last heartbeat (`None` before the first answer).
     pub fn sa_reachable(&self) -> Option<bool> {
-        self.mgmt.reachable
+        self.mgmt.reachable.known()
     }
 
     /// Resolves `query` for the caller's `token`.
@@ -254,7 +281,7 @@ impl<
                     // caller only wants the cache, which it then gets).
                     self.stats.stale_answers += 1;
                     if !flags.contains(ResolveFlags::CACHE_ONLY) && self.pending.find(&key).is_none() {
-                        let _ = self.start(now, *query, key, Purpose::Refresh);
+                        let _ = self.start_query(now, *query, key, Purpose::Refresh);
                     }
                     return Resolve::Answered(answer(&out[..count], Source::Cache));
                 }
@@ -277,7 +304,7 @@ impl<
                 self.stats.coalesced += 1;
                 s
             }
-            None => match self.start(now, *query, key, Purpose::Resolve) {
+            None => match self.start_query(now, *query, key, Purpose::Resolve) {
                 Some(s) => s,
                 None => {
                     self.stats.overloaded += 1;
@@ -452,8 +479,8 @@ impl<
     /// The next event: answers to pending resolves, invalidations, subscription and SA
     /// reachability changes.
     pub fn poll_event(&mut self) -> Option<Event> {
-        if let Some(e) = self.events.pop_front() {
-            return Some(e);
+        if let Some(n) = self.events.pop_front() {
+            return Some(n.into());
         }
         let done = self
             .pending
@@ -541,7 +568,7 @@ impl<
     }
 
     /// Starts a pending SA query for `query`.
-    fn start(&mut self, now: Instant, query: Query, key: QueryKey, purpose: Purpose) -> Option<usize> {
+    fn start_query(&mut self, now: Instant, query: Query, key: QueryKey, purpose: Purpose) -> Option<usize> {
         let method = sa_method(&query, purpose);
         let slot = self.pending.insert(now, query, key, method, purpose)?;
         self.promote();
@@ -607,7 +634,7 @@ impl<
     }
 
     /// Queues an event, dropping the oldest when the queue is full.
-    fn push_event(&mut self, event: Event) {
+    fn push_event(&mut self, event: Notice) {
         if self.events.is_full() {
             self.events.pop_front();
         }

@@ -6,13 +6,25 @@
 
 use crate::table::Query;
 use crate::time::Instant;
-use crate::wire::Method;
+use crate::wire::{Method, Mtu, PacketLifetime, PathRecordMask, PathRecordRepr, Rate, Selector};
+
+/// The template of a free slot: zero values and every enum at tag 0.
+const FREE_TEMPLATE: PathRecordRepr = PathRecordRepr {
+    mtu_selector: Selector::GreaterThan,
+    mtu: Mtu::Mtu256,
+    rate_selector: Selector::GreaterThan,
+    rate: Rate::Gbps2_5,
+    packet_lifetime_selector: Selector::GreaterThan,
+    packet_lifetime: PacketLifetime(0),
+    ..Query::EMPTY_TEMPLATE
+};
 
 use super::event::{Answer, ResolveError};
 use super::key::QueryKey;
 
 /// Why a slot exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub(crate) enum Purpose {
     /// Clients wait for the answer.
     Resolve,
@@ -24,7 +36,10 @@ pub(crate) enum Purpose {
 
 /// Where a slot is in its life.
 #[derive(Debug, Clone)]
-#[allow(clippy::large_enum_variant)] // no allocator: an answer moves by value, once
+#[allow(clippy::large_enum_variant)]
+// no allocator: an answer moves by value, once
+// Tag 0 is `Free`, so a pool of free slots is all zero bytes (see `Engine::EMPTY`).
+#[repr(u8)]
 pub(crate) enum State {
     /// Not in use.
     Free,
@@ -65,6 +80,21 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
+    /// A free slot: all zero bytes (every enum at its tag 0).
+    pub(crate) const FREE: Slot = Slot {
+        state: State::Free,
+        purpose: Purpose::Resolve,
+        query: Query::new(FREE_TEMPLATE, PathRecordMask::empty()),
+        key: QueryKey::ZERO,
+        method: Method::Get,
+        attempts: 0,
+        busy: 0,
+        previous_tid: None,
+        waiters_head: 0,
+        waiters_tail: 0,
+        started: Instant::ZERO,
+    };
+
     pub(crate) fn is_free(&self) -> bool {
         matches!(self.state, State::Free)
     }
@@ -80,7 +110,7 @@ impl Slot {
 /// `P` slots and an index from query key to slot.
 #[derive(Debug)]
 pub(crate) struct Pool<const P: usize> {
-    slots: [Option<Slot>; P],
+    slots: [Slot; P],
     /// Open addressing, linear probing: slot index + 1, 0 empty, `TOMB` deleted.
     index: [u32; P],
     pub outstanding: usize,
@@ -92,24 +122,22 @@ const TOMB: u32 = u32::MAX;
 
 impl<const P: usize> Pool<P> {
     pub(crate) const fn new() -> Self {
-        Pool { slots: [const { None }; P], index: [0; P], outstanding: 0, queued: 0, next_seq: 0 }
+        Pool { slots: [Slot::FREE; P], index: [0; P], outstanding: 0, queued: 0, next_seq: 0 }
     }
 
+    /// Slot `i` if it is in use.
     pub(crate) fn get(&self, i: usize) -> Option<&Slot> {
-        self.slots.get(i).and_then(Option::as_ref)
+        self.slots.get(i).filter(|s| !s.is_free())
     }
 
+    /// Slot `i` if it is in use.
     pub(crate) fn get_mut(&mut self, i: usize) -> Option<&mut Slot> {
-        self.slots.get_mut(i).and_then(Option::as_mut)
+        self.slots.get_mut(i).filter(|s| !s.is_free())
     }
 
     /// Indices of slots in use.
     pub(crate) fn used(&self) -> impl Iterator<Item = usize> + '_ {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.as_ref().is_some_and(|s| !s.is_free()))
-            .map(|(i, _)| i)
+        self.slots.iter().enumerate().filter(|(_, s)| !s.is_free()).map(|(i, _)| i)
     }
 
     /// The slot asking `key`, if any (and not finished).
@@ -145,7 +173,7 @@ impl<const P: usize> Pool<P> {
         method: Method,
         purpose: Purpose,
     ) -> Option<usize> {
-        let free = self.slots.iter().position(|s| s.as_ref().is_none_or(Slot::is_free))?;
+        let free = self.slots.iter().position(Slot::is_free)?;
         let mut at = key.hash() as usize % P;
         let mut placed = false;
         for _ in 0..P {
@@ -163,7 +191,7 @@ impl<const P: usize> Pool<P> {
         }
         let seq = self.next_seq;
         self.next_seq = self.next_seq.wrapping_add(1);
-        self.slots[free] = Some(Slot {
+        self.slots[free] = Slot {
             state: State::Queued { seq },
             purpose,
             query,
@@ -175,14 +203,14 @@ impl<const P: usize> Pool<P> {
             waiters_head: 0,
             waiters_tail: 0,
             started: now,
-        });
+        };
         self.queued += 1;
         Some(free)
     }
 
     /// Moves slot `i` to `state`, keeping the outstanding and queued counts.
     pub(crate) fn set_state(&mut self, i: usize, state: State) {
-        let Some(slot) = self.slots.get_mut(i).and_then(Option::as_mut) else { return };
+        let Some(slot) = self.slots.get_mut(i) else { return };
         match slot.state {
             State::Outstanding { .. } | State::Receiving { .. } | State::Ready | State::Backoff { .. } => {
                 self.outstanding -= 1
@@ -215,9 +243,9 @@ impl<const P: usize> Pool<P> {
             }
             at = (at + 1) % P;
         }
-        self.slots[i] = None;
+        self.slots[i] = Slot::FREE;
         // Tombstones never shrink otherwise: rebuild when the pool drains.
-        if self.slots.iter().all(Option::is_none) {
+        if self.slots.iter().all(Slot::is_free) {
             self.index = [0; P];
         }
     }
@@ -227,7 +255,7 @@ impl<const P: usize> Pool<P> {
         let mut best: Option<(u32, usize)> = None;
         let base = self.next_seq;
         for (i, s) in self.slots.iter().enumerate() {
-            if let Some(Slot { state: State::Queued { seq }, .. }) = s {
+            if let Slot { state: State::Queued { seq }, .. } = s {
                 // Age in sequence numbers, robust to wrap-around.
                 let age = base.wrapping_sub(*seq);
                 if best.is_none_or(|(a, _)| age > a) {
@@ -240,9 +268,8 @@ impl<const P: usize> Pool<P> {
 
     /// The slot whose current or previous attempt had TID `tid` (low 32 bits).
     pub(crate) fn by_tid(&self, tid: u32) -> Option<usize> {
-        self.slots.iter().position(|s| {
-            s.as_ref()
-                .is_some_and(|s| s.tid() == Some(tid) || (s.previous_tid == Some(tid) && s.tid().is_some()))
-        })
+        self.slots
+            .iter()
+            .position(|s| s.tid() == Some(tid) || (s.previous_tid == Some(tid) && s.tid().is_some()))
     }
 }

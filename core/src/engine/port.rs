@@ -29,6 +29,10 @@ pub struct LocalPort {
 }
 
 impl LocalPort {
+    /// Nothing known: all zero bytes.
+    pub const EMPTY: LocalPort =
+        LocalPort { lid: 0, lmc: 0, gid: Gid::ZERO, sm_lid: 0, sm_sl: 0, pkeys: Vec::new(), roce: false };
+
     /// A port on an InfiniBand link with the default partition.
     pub fn infiniband(lid: u16, gid: Gid, sm_lid: u16) -> LocalPort {
         let mut pkeys = Vec::new();

@@ -12,6 +12,7 @@ use heapless::Vec;
 
 use super::event::{Answer, ResolveError};
 use super::{Engine, ResolveFlags};
+use crate::maybe::Maybe;
 use crate::table::{Lookup, Query};
 use crate::time::Instant;
 use crate::wire::path_record::Record;
@@ -20,10 +21,6 @@ use crate::wire::{
     PathRecordMask, SaAttribute, SaError, SaMad, SaPacket, SaRecord, TrapNumber, MAD_LEN,
 };
 
-/// Remote queries waiting for the SA at once.
-pub(super) const REMOTES: usize = 64;
-/// Subscribers a replica relays Reports to.
-pub(super) const SUBSCRIBERS: usize = 32;
 /// Tokens of remote waiters carry this bit; callers' tokens must not.
 pub(super) const REMOTE_TOKEN: u64 = 1 << 63;
 
@@ -35,19 +32,19 @@ pub(super) struct Remote {
     query: Query,
 }
 
-/// What a replica keeps about the nodes it serves.
+/// What a replica keeps about the nodes it serves. Its capacities follow the engine's
+/// pending capacity `P`: remote queries waiting for the SA, and (subscriber, trap) pairs.
 #[derive(Debug)]
-pub(super) struct Replica {
-    remotes: [Option<Remote>; REMOTES],
-    /// (subscriber, trap) pairs.
-    subscribers: Vec<(MadAddress, TrapNumber), SUBSCRIBERS>,
+pub(super) struct Replica<const P: usize> {
+    remotes: [Maybe<Remote>; P],
+    subscribers: Vec<(MadAddress, TrapNumber), P>,
     next_report_tid: u32,
 }
 
-impl Replica {
-    pub(super) const fn new() -> Replica {
-        Replica { remotes: [None; REMOTES], subscribers: Vec::new(), next_report_tid: 1 }
-    }
+impl<const P: usize> Replica<P> {
+    /// Nothing served yet: all zero bytes.
+    pub(super) const EMPTY: Replica<P> =
+        Replica { remotes: [Maybe::Empty; P], subscribers: Vec::new(), next_report_tid: 0 };
 }
 
 /// A query is a bulk query when it names no destination: "every path from this source".
@@ -90,8 +87,10 @@ impl<
         let query = Query::new(template, PathRecordMask::from_bits_retain(request.sa.component_mask));
         let remote = Remote { peer: from, request, query };
         // A repeated request (the requester retried before we answered) joins the first.
-        if self.replica.remotes.iter().flatten().any(|r| {
-            r.peer.same_peer(&from) && r.request.header.transaction_id == request.header.transaction_id
+        if self.replica.remotes.iter().any(|r| {
+            r.is_some_and(|r| {
+                r.peer.same_peer(&from) && r.request.header.transaction_id == request.header.transaction_id
+            })
         }) {
             return;
         }
@@ -99,16 +98,16 @@ impl<
             return;
         }
         // Proxy upstream: a pending query like a local resolve, with a remote waiter.
-        let Some(i) = self.replica.remotes.iter().position(Option::is_none) else {
+        let Some(i) = self.replica.remotes.iter().position(Maybe::is_none) else {
             self.reply_status(from, &request, MadStatus(0x0001), &[]); // BUSY: try again later
             return;
         };
-        self.replica.remotes[i] = Some(remote);
+        self.replica.remotes[i] = Maybe::Full(remote);
         // The table was just consulted; go straight to the SA (or join a pending query).
         match self.resolve_inner(now, &query, ResolveFlags::BYPASS_CACHE, REMOTE_TOKEN | i as u64) {
             super::Resolve::Pending => {}
             other => {
-                self.replica.remotes[i] = None;
+                self.replica.remotes[i] = Maybe::Empty;
                 let result = match other {
                     super::Resolve::Answered(a) => Ok(a),
                     super::Resolve::Failed(e) => Err(e),
@@ -148,7 +147,7 @@ impl<
     /// A pending query finished: answer the remote waiter `token`.
     fn finish_remote(&mut self, now: Instant, token: u64, result: &Result<Answer, ResolveError>) {
         let i = (token & !REMOTE_TOKEN) as usize;
-        let Some(remote) = self.replica.remotes.get_mut(i).and_then(Option::take) else { return };
+        let Some(remote) = self.replica.remotes.get_mut(i).and_then(Maybe::take) else { return };
         self.reply_remote(now, remote, result);
     }
 
@@ -314,8 +313,8 @@ impl<
             if t != trap {
                 continue;
             }
-            mad.header.transaction_id = self.replica.next_report_tid as u64;
             self.replica.next_report_tid = self.replica.next_report_tid.wrapping_add(1).max(1);
+            mad.header.transaction_id = self.replica.next_report_tid as u64;
             let mut buf = [0u8; MAD_LEN];
             if let Ok(out) = mad.emit(&mut buf) {
                 let n = data.len().min(out.len());
@@ -335,7 +334,7 @@ impl<
         let Some(p) = self.pending.get(s) else { return };
         let (mut head, mut tail) = (p.waiters_head, p.waiters_tail);
         let (mut keep_head, mut keep_tail) = (0u32, 0u32);
-        let mut remotes: Vec<u64, REMOTES> = Vec::new();
+        let mut remotes: Vec<u64, P> = Vec::new();
         while let Some(token) = self.waiters.pop(&mut head, &mut tail) {
             if token & REMOTE_TOKEN != 0 {
                 let _ = remotes.push(token);

@@ -90,3 +90,39 @@ impl<
         )
     }
 }
+
+impl Stats {
+    /// Nothing counted yet.
+    pub const ZERO: Stats = Stats {
+        resolves: 0,
+        cache_answers: 0,
+        stale_answers: 0,
+        coalesced: 0,
+        overloaded: 0,
+        negative_answers: 0,
+        sa_queries: 0,
+        retries: 0,
+        timeouts: 0,
+        busy: 0,
+        sa_errors: 0,
+        records_stored: 0,
+        records_inconsistent: 0,
+        possibly_cut: 0,
+        unmatched: 0,
+        malformed: 0,
+        reports: 0,
+        report_resps: 0,
+        trap_invalidations: 0,
+        sm_changes: 0,
+        class_port_info_queries: 0,
+        subscriptions_sent: 0,
+        bulk_fetches: 0,
+        rmpp_failures: 0,
+        served: 0,
+        outbox_dropped: 0,
+        outstanding: 0,
+        queued: 0,
+        waiting: 0,
+        rmpp_in_flight: 0,
+    };
+}

@@ -1,6 +1,6 @@
 //! Reports from the SA: acknowledge each with ReportResp, then drop what it says is gone.
 
-use super::event::{Event, Invalidation};
+use super::event::{Invalidation, Notice};
 use super::Engine;
 use crate::table::PinPolicy;
 use crate::time::Instant;
@@ -59,7 +59,7 @@ impl<
         if let Some((what, entries)) = what {
             info!("engine: trap {} invalidated {} cached entries", trap.raw(), entries);
             self.stats.trap_invalidations += entries as u64;
-            self.push_event(Event::Invalidated { what, entries });
+            self.push_event(Notice::Invalidated { what, entries });
             self.bulk.refetch_soon(now);
         }
     }

@@ -67,6 +67,17 @@ impl Config {
         }
     }
 
+    /// All zero: what an endpoint built as a zeroed `static` holds until configured. Not
+    /// usable as is (no wait, window 1).
+    pub const ZEROED: Config = Config {
+        response_time: Duration::ZERO,
+        rresp_time: 0,
+        window: 0,
+        max_retries: 0,
+        total_timeout: Duration::ZERO,
+        linger: Duration::ZERO,
+    };
+
     /// The window actually granted: [`Self::window`] clamped to `1..=MAX_WINDOW`.
     pub const fn effective_window(&self) -> u32 {
         if self.window == 0 {

@@ -1,6 +1,7 @@
 //! RMPP control MADs (ACK, STOP, ABORT): what they answer, how they are built, and the small
 //! queue for those that answer a MAD no slot remembers.
 
+use crate::maybe::Maybe;
 use crate::wire::request;
 use crate::wire::{MadAddress, RmppStatus, SaMad, MAD_LEN};
 
@@ -64,7 +65,9 @@ pub(crate) struct Control {
 /// A first-in first-out queue of [`CONTROL_QUEUE_LEN`] control MADs.
 #[derive(Debug, Clone)]
 pub(crate) struct ControlQueue {
-    entries: [Option<Control>; CONTROL_QUEUE_LEN],
+    /// `Maybe` rather than `Option`: `None` of a `Control` sits in a niche (the byte 2), and
+    /// an empty queue must be zero bytes for an engine `static` to stay in `.bss`.
+    entries: [Maybe<Control>; CONTROL_QUEUE_LEN],
     head: usize,
     len: usize,
 }
@@ -72,7 +75,7 @@ pub(crate) struct ControlQueue {
 impl ControlQueue {
     /// An empty queue.
     pub(crate) const EMPTY: ControlQueue =
-        ControlQueue { entries: [None; CONTROL_QUEUE_LEN], head: 0, len: 0 };
+        ControlQueue { entries: [Maybe::Empty; CONTROL_QUEUE_LEN], head: 0, len: 0 };
 
     /// Queues `control`; returns false (and drops it) when the queue is full.
     pub(crate) fn push(&mut self, control: Control) -> bool {
@@ -81,7 +84,7 @@ impl ControlQueue {
         }
         let index = (self.head + self.len) % CONTROL_QUEUE_LEN;
         if let Some(entry) = self.entries.get_mut(index) {
-            *entry = Some(control);
+            *entry = Maybe::Full(control);
             self.len += 1;
             true
         } else {
@@ -94,7 +97,7 @@ impl ControlQueue {
         if self.len == 0 {
             return None;
         }
-        let control = self.entries.get_mut(self.head).and_then(Option::take);
+        let control = self.entries.get_mut(self.head).and_then(Maybe::take);
         self.head = (self.head + 1) % CONTROL_QUEUE_LEN;
         self.len -= 1;
         control

@@ -36,6 +36,12 @@ impl<const RX_SLOTS: usize, const RX_CAP: usize, const TX_SLOTS: usize, const TX
         Endpoint { receiver: Receiver::new(config), sender: Sender::new(config) }
     }
 
+    /// Changes both halves' configuration in place.
+    pub fn set_config(&mut self, config: Config) {
+        self.receiver.set_config(config);
+        self.sender.set_config(config);
+    }
+
     /// The receiving half.
     pub fn receiver(&self) -> &Receiver<RX_SLOTS, RX_CAP> {
         &self.receiver

@@ -17,6 +17,7 @@
 //! ABORT InconsistentLastAndPayloadLength; a short transfer is reported as
 //! [`Failure::Truncated`], never delivered).
 
+use crate::maybe::Maybe;
 use crate::time::Instant;
 use crate::wire::{MadAddress, RmppStatus, RmppType, SaMad, DATA_OFFSET, MAD_LEN};
 
@@ -49,8 +50,7 @@ pub struct Receiver<const SLOTS: usize, const CAP: usize> {
 }
 
 /// Bookkeeping bytes of one receive slot besides its buffer (see [`super::RECV_SLOT_OVERHEAD`]).
-pub(crate) const SLOT_OVERHEAD: usize =
-    core::mem::size_of::<Option<Transfer>>() + core::mem::size_of::<u16>();
+pub(crate) const SLOT_OVERHEAD: usize = core::mem::size_of::<Maybe<Transfer>>() + core::mem::size_of::<u16>();
 /// Bytes of a receiver besides its slots (see [`super::RECEIVER_FIXED_COST`]).
 pub(crate) const FIXED_COST: usize =
     core::mem::size_of::<Config>() + core::mem::size_of::<ControlQueue>() + core::mem::size_of::<usize>();
@@ -59,7 +59,7 @@ pub(crate) const FIXED_COST: usize =
 struct Slot<const CAP: usize> {
     /// Bumped each time the slot starts a transfer, to invalidate old [`RecvId`]s.
     generation: u16,
-    transfer: Option<Transfer>,
+    transfer: Maybe<Transfer>,
     buf: [u8; CAP],
 }
 
@@ -154,13 +154,18 @@ impl<const SLOTS: usize, const CAP: usize> Receiver<SLOTS, CAP> {
         assert!(SLOTS >= 1 && SLOTS <= u16::MAX as usize, "1..=65535 slots");
     };
 
+    /// Changes the configuration in place; transfers in progress keep running under it.
+    pub fn set_config(&mut self, config: Config) {
+        self.config = config;
+    }
+
     /// A receiver with every slot free.
     pub const fn new(config: Config) -> Self {
         #[allow(clippy::let_unit_value)]
         let () = Self::VALID;
         Receiver {
             config,
-            slots: [const { Slot { generation: 0, transfer: None, buf: [0; CAP] } }; SLOTS],
+            slots: [const { Slot { generation: 0, transfer: Maybe::Empty, buf: [0; CAP] } }; SLOTS],
             control: ControlQueue::EMPTY,
             cursor: 0,
         }
@@ -218,7 +223,7 @@ impl<const SLOTS: usize, const CAP: usize> Receiver<SLOTS, CAP> {
     /// Whether a live transfer of this receiver matches a MAD with headers `mad` from `from`
     /// travelling in the DATA direction.
     pub(crate) fn has_transfer(&self, now: Instant, from: &MadAddress, mad: &SaMad) -> bool {
-        self.slots.iter().any(|s| match &s.transfer {
+        self.slots.iter().any(|s| match s.transfer.as_ref() {
             Some(t) => !t.expired(&self.config, now) && t.key.matches(from, mad, false),
             None => false,
         })
@@ -259,7 +264,7 @@ impl<const SLOTS: usize, const CAP: usize> Receiver<SLOTS, CAP> {
             // the same TID): Linux has forgotten the failed transfer too. A failure not yet
             // reported keeps its slot; a lingering one gives it up.
             if t.phase == Phase::Lingering {
-                slot.transfer = None;
+                slot.transfer = Maybe::Empty;
             }
         }
         if !first {
@@ -314,7 +319,7 @@ impl<const SLOTS: usize, const CAP: usize> Receiver<SLOTS, CAP> {
         }
         head.copy_from_slice(incoming.header);
         slot.generation = slot.generation.wrapping_add(1);
-        let t = slot.transfer.insert(Transfer {
+        let mut t = Transfer {
             key: TransferKey::of_data(from, &incoming.mad),
             headers: incoming.mad,
             peer_rresp_time: incoming.mad.rmpp.resp_time,
@@ -329,9 +334,11 @@ impl<const SLOTS: usize, const CAP: usize> Receiver<SLOTS, CAP> {
             phase: Phase::Active,
             final_reply: None,
             pending: None,
-        });
+        };
         trace!("rmpp rx: start tid {} in slot {}", incoming.mad.header.transaction_id, index);
-        accept(&self.config, t, &mut slot.buf, now, 1, last, data)
+        let outcome = accept(&self.config, &mut t, &mut slot.buf, now, 1, last, data);
+        slot.transfer = Maybe::Full(t);
+        outcome
     }
 
     /// A STOP or ABORT from the sender of one of our receives ends it.
@@ -376,7 +383,7 @@ impl<const SLOTS: usize, const CAP: usize> Receiver<SLOTS, CAP> {
     fn expire(&mut self, now: Instant) {
         for slot in &mut self.slots {
             if slot.transfer.is_some_and(|t| t.expired(&self.config, now) && t.pending.is_none()) {
-                slot.transfer = None;
+                slot.transfer = Maybe::Empty;
             }
         }
     }
@@ -388,7 +395,7 @@ impl<const SLOTS: usize, const CAP: usize> Receiver<SLOTS, CAP> {
         }
         let mut best: Option<(usize, Instant)> = None;
         for (i, s) in self.slots.iter().enumerate() {
-            if let Some(t) = &s.transfer {
+            if let Some(t) = s.transfer.as_ref() {
                 if t.phase == Phase::Lingering && best.is_none_or(|(_, f)| t.finished < f) {
                     best = Some((i, t.finished));
                 }
@@ -510,7 +517,7 @@ impl<const SLOTS: usize, const CAP: usize> Receiver<SLOTS, CAP> {
     pub(crate) fn check_invariants(&self) {
         let window = self.config.effective_window();
         for slot in &self.slots {
-            let Some(t) = &slot.transfer else { continue };
+            let Some(t) = slot.transfer.as_ref() else { continue };
             assert!(t.started <= t.last_heard, "{t:?}");
             match t.phase {
                 Phase::Active => {

@@ -17,6 +17,7 @@
 //!   in a row without progress: ABORT TooManyRetries.
 //! * STOP or ABORT from the receiver end the send.
 
+use crate::maybe::Maybe;
 use crate::time::Instant;
 use crate::wire::record::view_mut;
 use crate::wire::rmpp_header::{self, RmppFlags, RmppStatus, RmppType};
@@ -80,15 +81,14 @@ pub struct Sender<const SLOTS: usize, const CAP: usize> {
 }
 
 /// Bookkeeping bytes of one send slot besides its buffer (see [`super::SEND_SLOT_OVERHEAD`]).
-pub(crate) const SLOT_OVERHEAD: usize =
-    core::mem::size_of::<Option<Outgoing>>() + core::mem::size_of::<u16>();
+pub(crate) const SLOT_OVERHEAD: usize = core::mem::size_of::<Maybe<Outgoing>>() + core::mem::size_of::<u16>();
 /// Bytes of a sender besides its slots (see [`super::SENDER_FIXED_COST`]).
 pub(crate) const FIXED_COST: usize =
     core::mem::size_of::<Config>() + core::mem::size_of::<ControlQueue>() + core::mem::size_of::<usize>();
 
 struct Slot<const CAP: usize> {
     generation: u16,
-    transfer: Option<Outgoing>,
+    transfer: Maybe<Outgoing>,
     /// The 56 header bytes (RMPP header rewritten per segment), then the SA data.
     buf: [u8; CAP],
 }
@@ -172,13 +172,18 @@ impl<const SLOTS: usize, const CAP: usize> Sender<SLOTS, CAP> {
         assert!(SLOTS >= 1 && SLOTS <= u16::MAX as usize, "1..=65535 slots");
     };
 
+    /// Changes the configuration in place; transfers in progress keep running under it.
+    pub fn set_config(&mut self, config: Config) {
+        self.config = config;
+    }
+
     /// A sender with every slot free.
     pub const fn new(config: Config) -> Self {
         #[allow(clippy::let_unit_value)]
         let () = Self::VALID;
         Sender {
             config,
-            slots: [const { Slot { generation: 0, transfer: None, buf: [0; CAP] } }; SLOTS],
+            slots: [const { Slot { generation: 0, transfer: Maybe::Empty, buf: [0; CAP] } }; SLOTS],
             control: ControlQueue::EMPTY,
             cursor: 0,
         }
@@ -225,7 +230,7 @@ impl<const SLOTS: usize, const CAP: usize> Sender<SLOTS, CAP> {
             .ok_or(SendError::TooLarge { needed, capacity: CAP })?
             .copy_from_slice(data);
         slot.generation = slot.generation.wrapping_add(1);
-        slot.transfer = Some(Outgoing {
+        slot.transfer = Maybe::Full(Outgoing {
             key,
             headers: stored,
             data_len: data.len(),
@@ -471,7 +476,7 @@ impl<const SLOTS: usize, const CAP: usize> Sender<SLOTS, CAP> {
     #[cfg(test)]
     pub(crate) fn check_invariants(&self) {
         for slot in &self.slots {
-            let Some(t) = &slot.transfer else { continue };
+            let Some(t) = slot.transfer.as_ref() else { continue };
             assert!(segment::mad_len(t.data_len) <= CAP, "{t:?}");
             assert!(t.last_ack <= t.highest_sent && t.highest_sent <= t.segments, "{t:?}");
             assert!(t.next >= 1 && t.next <= t.segments + 1, "{t:?}");

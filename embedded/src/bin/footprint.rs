@@ -23,11 +23,11 @@ use localsa_core::table::Query;
 use localsa_core::time::{Duration, Instant};
 use localsa_core::wire::{MadAddress, MAD_LEN};
 use localsa_firmware::{gid, stack, FwEngine, ME};
-use static_cell::StaticCell;
+use static_cell::ConstStaticCell;
 
-/// The engine, in `.bss`. `Engine::new` is not `const`: it builds the engine by value and
-/// `init_with` moves it in (at the cost of about 90 KB of stack, see README.md).
-static ENGINE: StaticCell<FwEngine> = StaticCell::new();
+/// The engine, in `.bss`: `Engine::EMPTY` is all zero bytes, and `start` configures it in
+/// place, so nothing engine-sized is ever built on the stack.
+static ENGINE: ConstStaticCell<FwEngine> = ConstStaticCell::new(FwEngine::EMPTY);
 
 /// Turns of the main loop this image runs (one simulated millisecond each).
 const TURNS: u32 = 3000;
@@ -149,7 +149,9 @@ fn main() -> ! {
 /// Builds the engine into its static.
 #[inline(never)]
 fn init(now: Instant) -> &'static mut FwEngine {
-    ENGINE.init_with(|| FwEngine::new(now, localsa_firmware::config(), localsa_firmware::port()))
+    let engine = ENGINE.take();
+    engine.start(now, localsa_firmware::config(), localsa_firmware::port());
+    engine
 }
 
 /// Writes `text value` pairs (a value of `usize::MAX` is left out) through semihosting, without

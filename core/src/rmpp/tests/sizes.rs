@@ -21,7 +21,7 @@ fn receiver_cost_matches_the_docs() {
     assert_eq!(size_of::<Receiver<3, 1337>>(), documented(3, 1337, RECV_SLOT_OVERHEAD, RECEIVER_FIXED_COST));
     const BIG: usize = capacity_for(1000, 64);
     assert_eq!(size_of::<Receiver<4, BIG>>(), documented(4, BIG, RECV_SLOT_OVERHEAD, RECEIVER_FIXED_COST));
-    assert_eq!(size_of::<Receiver<4, BIG>>(), 257_816, "four 1000-PathRecord slots, as the module docs say");
+    assert_eq!(size_of::<Receiver<4, BIG>>(), 257_880, "four 1000-PathRecord slots, as the module docs say");
 }
 
 #[test]
@@ -42,14 +42,15 @@ fn endpoint_is_the_sum_of_its_halves() {
 #[test]
 #[cfg(target_pointer_width = "64")]
 fn documented_figures() {
-    assert_eq!((RECV_SLOT_OVERHEAD, RECEIVER_FIXED_COST), (250, 568));
-    assert_eq!((SEND_SLOT_OVERHEAD, SENDER_FIXED_COST), (234, 568));
-    assert_eq!(size_of::<Receiver<1, { capacity_for(20, 64) }>>(), 2_160);
+    assert_eq!((RECV_SLOT_OVERHEAD, RECEIVER_FIXED_COST), (258, 600));
+    assert_eq!((SEND_SLOT_OVERHEAD, SENDER_FIXED_COST), (242, 600));
+    assert_eq!(size_of::<Receiver<1, { capacity_for(20, 64) }>>(), 2_200);
 }
 
 #[test]
 fn bookkeeping_is_small_next_to_a_mad() {
     // Whatever the pointer width, a slot's bookkeeping costs about one MAD.
-    const { assert!(RECV_SLOT_OVERHEAD <= 256 && SEND_SLOT_OVERHEAD <= 256) };
+    // About one MAD: the `Maybe` tag that keeps an empty slot all-zero costs 8 bytes over a niche.
+    const { assert!(RECV_SLOT_OVERHEAD <= 264 && SEND_SLOT_OVERHEAD <= 264) };
     assert!(size_of::<Receiver<1, 256>>() <= 256 + RECV_SLOT_OVERHEAD + RECEIVER_FIXED_COST + 8);
 }

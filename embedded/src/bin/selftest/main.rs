@@ -34,11 +34,11 @@ use defmt_semihosting as _;
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::debug;
 use localsa_firmware::{stack, FwEngine, PENDING, RX_CAP, RX_SLOTS, TABLE, TX_CAP, TX_SLOTS, WAITERS};
-use static_cell::{ConstStaticCell, StaticCell};
+use static_cell::ConstStaticCell;
 
-/// The engine, in `.bss`. `Engine::new` is not `const`: it builds the engine by value and
-/// `init_with` moves it in, and the temporaries of that take about 90 KB of stack (README.md).
-static ENGINE: StaticCell<FwEngine> = StaticCell::new();
+/// The engine, in `.bss`: `Engine::EMPTY` is all zero bytes, and `start` configures it in
+/// place, so nothing engine-sized is ever built on the stack.
+static ENGINE: ConstStaticCell<FwEngine> = ConstStaticCell::new(FwEngine::EMPTY);
 /// The scripted SA (test scaffolding, not part of a product firmware), const-built (in `.data`:
 /// its RMPP configuration is not all zero).
 static SA: ConstStaticCell<sa::ScriptedSa> = ConstStaticCell::new(sa::ScriptedSa::new());
@@ -74,7 +74,7 @@ fn run(at_entry: usize) -> bool {
     let engine = build_engine(now);
     let construction = stack::high_water();
     say!(
-        "engine built into its static; stack high-water so far {} bytes (Engine::new's temporaries)",
+        "engine built into its static; stack high-water so far {} bytes (Engine::start in place)",
         construction
     );
     // From here on: the stack the engine needs to run.
@@ -105,7 +105,9 @@ fn run(at_entry: usize) -> bool {
 /// Writes the engine into its static.
 #[inline(never)]
 fn build_engine(now: localsa_core::time::Instant) -> &'static mut FwEngine {
-    ENGINE.init_with(|| FwEngine::new(now, localsa_firmware::config(), localsa_firmware::port()))
+    let engine = ENGINE.take();
+    engine.start(now, localsa_firmware::config(), localsa_firmware::port());
+    engine
 }
 
 #[panic_handler]
