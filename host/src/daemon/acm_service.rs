@@ -61,7 +61,11 @@ impl Runtime<'_> {
                             "ACM client sent an unframeable message slot={slot} pid={} error={e:?}",
                             c.cred.map(|c| c.pid()).unwrap_or(0)
                         );
-                        c.doomed = Some("malformed");
+                        // Answer what came before, then hang up: the stream cannot be
+                        // re-synchronised (ibacm drops such clients too).
+                        c.close_when_flushed(std::time::Instant::now());
+                        self.stats.clients_dropped_malformed += 1;
+                        self.mark_dirty(slot);
                         return;
                     }
                     ErrorAction::Answer { consumed, .. } => {

@@ -33,8 +33,7 @@ impl Runtime<'_> {
             };
             if too_long {
                 // The rest of the line could be anything: answer, then hang up.
-                c.inbuf.clear();
-                c.close_after_flush = true;
+                c.close_when_flushed(std::time::Instant::now());
                 self.stats.admin_requests += 1;
                 self.stats.clients_dropped_malformed += 1;
                 let line = error_line(

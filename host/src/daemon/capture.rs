@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
-use localsa_core::wire::MadAddress;
+use localsa_core::wire::{MadAddress, MAD_LEN};
 
 use crate::capture::{Direction, PcapWriter};
 
@@ -28,9 +28,18 @@ impl Capture {
         Ok(Capture { path: path.to_owned(), writer: Some(writer), dirty: true })
     }
 
-    /// Records one MAD.
+    /// Records one MAD. A MAD is 256 bytes on the wire; a shorter read (the ibsim shim passes
+    /// on the length the sender wrote, e.g. 120 bytes for one PathRecord) is zero-padded, so
+    /// that decoders see what the wire would have carried.
     pub fn record(&mut self, direction: Direction, peer: &MadAddress, mad: &[u8]) {
         let Some(w) = &mut self.writer else { return };
+        let mut padded = [0u8; MAD_LEN];
+        let mad = if mad.len() < MAD_LEN {
+            padded[..mad.len()].copy_from_slice(mad);
+            &padded[..]
+        } else {
+            mad
+        };
         if let Err(e) = w.write_mad(direction, peer, mad) {
             self.fail(e);
         } else {

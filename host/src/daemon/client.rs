@@ -94,6 +94,9 @@ pub struct Client {
     pub dump: Option<DumpStream>,
     /// Close once the output buffer is written (after a fatal protocol error or shutdown).
     pub close_after_flush: bool,
+    /// Since when it has been waiting to close; a peer that never reads its last answers
+    /// is dropped after the partial-request timeout.
+    pub closing_since: Option<Instant>,
     /// Set when the client broke a limit; the runtime drops it at the next opportunity.
     pub doomed: Option<&'static str>,
     /// When it connected.
@@ -124,6 +127,7 @@ impl Client {
             events: false,
             dump: None,
             close_after_flush: false,
+            closing_since: None,
             doomed: None,
             since: now,
         }
@@ -203,6 +207,14 @@ impl Client {
         } else if self.partial_since.is_none() {
             self.partial_since = Some(now);
         }
+    }
+
+    /// Answers what was already decoded, then hangs up; nothing more is read.
+    pub fn close_when_flushed(&mut self, now: Instant) {
+        self.inbuf.clear();
+        self.partial_since = None;
+        self.close_after_flush = true;
+        self.closing_since.get_or_insert(now);
     }
 
     /// Nothing left to do for a client whose peer stopped sending.

@@ -250,6 +250,10 @@ impl<'e> Runtime<'e> {
             self.budget.max_clients
         );
         systemd::notify("READY=1");
+        // Run the engine's timers once before anything arrives: its heartbeat is due at
+        // creation, and run after the start-up ClassPortInfo answer it would send the whole
+        // start-up sequence (ClassPortInfo, subscriptions) a second time.
+        self.engine.handle_timeout(self.clock.now());
         self.pump();
 
         let mut events = vec![EpollEvent::empty(); 256];
@@ -502,6 +506,11 @@ impl<'e> Runtime<'e> {
         if c.buffered() > limit {
             c.doomed = Some("slow-reader");
         }
+        self.dirty.push(slot);
+    }
+
+    /// Schedules a client for [`Self::settle`].
+    pub(super) fn mark_dirty(&mut self, slot: usize) {
         self.dirty.push(slot);
     }
 
@@ -774,12 +783,11 @@ impl<'e> Runtime<'e> {
         }
         match reason {
             "slow-reader" => self.stats.clients_dropped_slow += 1,
-            "malformed" => self.stats.clients_dropped_malformed += 1,
             "partial-timeout" => self.stats.clients_dropped_partial += 1,
             _ => {}
         }
         let level = match reason {
-            "slow-reader" | "malformed" | "partial-timeout" => log::Level::Info,
+            "slow-reader" | "partial-timeout" | "unread-at-close" => log::Level::Info,
             _ => log::Level::Debug,
         };
         log::log!(
@@ -822,10 +830,14 @@ impl<'e> Runtime<'e> {
             let limit = self.settings.clients.partial_timeout;
             for slot in self.clients.slots() {
                 if let Some(c) = self.clients.get_mut(slot) {
-                    if c.partial_since.is_some_and(|t| std_now.duration_since(t) >= limit)
-                        && c.doomed.is_none()
-                    {
+                    if c.doomed.is_some() {
+                        continue;
+                    }
+                    if c.partial_since.is_some_and(|t| std_now.duration_since(t) >= limit) {
                         c.doomed = Some("partial-timeout");
+                        self.dirty.push(slot);
+                    } else if c.closing_since.is_some_and(|t| std_now.duration_since(t) >= limit) {
+                        c.doomed = Some("unread-at-close");
                         self.dirty.push(slot);
                     }
                 }
@@ -954,7 +966,7 @@ impl<'e> Runtime<'e> {
             let Some(c) = self.clients.get_mut(slot) else { continue };
             let left: Vec<Waiting> = c.waiting.drain().map(|(_, w)| w).collect();
             let dump = c.dump.take();
-            c.close_after_flush = true;
+            c.close_when_flushed(StdInstant::now());
             for w in left {
                 self.deliver(slot, w, Err(ResolveError::Cancelled));
             }

@@ -134,6 +134,11 @@ impl Admin {
     pub fn connect(path: &Path) -> std::io::Result<Admin> {
         let stream = UnixStream::connect(path)?;
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        Admin::from_stream(stream)
+    }
+
+    /// Wraps a connected stream.
+    pub fn from_stream(stream: UnixStream) -> std::io::Result<Admin> {
         let reader = BufReader::new(stream.try_clone()?);
         Ok(Admin { stream, reader })
     }
