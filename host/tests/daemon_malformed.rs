@@ -169,7 +169,7 @@ fn malformed_and_abusive_clients_do_not_hurt_the_others() {
         let mut s = connect(&d.acm);
         s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
         let mut sent = 0usize;
-        let burst: Vec<u8> = (0..256).flat_map(|i| acm::perf(i)).collect();
+        let burst: Vec<u8> = (0..256).flat_map(acm::perf).collect();
         let err = loop {
             match s.write_all(&burst) {
                 Ok(()) => sent += burst.len(),
