@@ -76,7 +76,7 @@ fn sigterm_answers_pending_requests_removes_sockets_and_exits_0() {
     assert!(!d.acm.exists(), "ACM socket left behind");
     assert!(!d.admin.exists(), "admin socket left behind");
     let log = d.log();
-    assert!(log.contains("shutting down signal=SIGTERM clients=10 pending=10"), "{log}");
+    assert!(log.contains("shutting down signal=SIGTERM") && log.contains(" pending=10"), "{log}");
     assert!(log.contains("umad agent unregistered"), "{log}");
     eprintln!(
         "SIGTERM: 10 pending answered in {answered:.2?}, exit 0 after {exited:.2?}; whole test {:.2?}",
