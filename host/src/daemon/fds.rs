@@ -11,9 +11,13 @@ use nix::sys::resource::{getrlimit, setrlimit, Resource};
 
 /// The shim's first fake descriptor.
 pub const SHIM_FAKE_FD_START: i32 = 1024;
-/// Descriptors kept free for files opened now and then (sysfs reads, the pinned file, the
-/// hosts file, the shim's own sockets).
-const SPARE: usize = 12;
+/// Under the shim, accepted connections must land below this: the four numbers above it are
+/// left for files opened now and then (a sysfs read, the pinned file and its directory, the
+/// hosts file), which must also stay below 1024.
+pub const SHIM_CLIENT_CEILING: i32 = SHIM_FAKE_FD_START - 4;
+/// Descriptors kept free besides the clients: files opened now and then, and anything the
+/// shim or libc opens lazily.
+const SPARE: usize = 8;
 
 /// The descriptor plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,14 +45,16 @@ pub fn plan(wanted: usize) -> FdBudget {
     let mut max_clients = wanted;
     let mut ceiling = None;
     if under_shim() {
-        let room = (SHIM_FAKE_FD_START as usize).saturating_sub(open + SPARE);
+        // Clients fill the numbers from `open` up to the ceiling; two more for anything opened
+        // lazily later (the transient files have the four above the ceiling).
+        let room = (SHIM_CLIENT_CEILING as usize).saturating_sub(open + 2);
         if room < max_clients {
             log::warn!(
                 "running under the ibsim shim (libumad2sim in LD_PRELOAD): descriptors must stay below {SHIM_FAKE_FD_START}; clients capped max_clients={room} configured={wanted}"
             );
             max_clients = room;
         }
-        ceiling = Some(SHIM_FAKE_FD_START - 4);
+        ceiling = Some(SHIM_CLIENT_CEILING);
     }
     let need = (open + max_clients + SPARE) as u64;
     match getrlimit(Resource::RLIMIT_NOFILE) {
