@@ -86,6 +86,7 @@ pub fn run(settings: Settings) -> Result<(), DaemonError> {
         log::info!("configuration read path={}", src.display());
     }
 
+    warn_ignored_signals();
     // Signals first, so that every thread created below inherits the blocked mask.
     let mut mask = SigSet::empty();
     for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
@@ -208,6 +209,26 @@ pub fn run(settings: Settings) -> Result<(), DaemonError> {
     drop(umad);
     log::info!("umad agent unregistered; exiting");
     result.map_err(DaemonError::Os)
+}
+
+/// A signal ignored when we were started (e.g. SIGINT for a background job of a shell script)
+/// stays ignored, and a signalfd never sees it; resetting the disposition needs `sigaction`,
+/// which is unsafe, so we only say so.
+fn warn_ignored_signals() {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return };
+    let ignored = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(0);
+    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        if ignored & (1 << (s as i32 - 1)) != 0 {
+            log::warn!(
+                "signal ignored by whoever started us; it will not reach the daemon signal={}",
+                s.as_str()
+            );
+        }
+    }
 }
 
 /// A TID seed that differs between runs, so that a restarted daemon never mistakes an answer
