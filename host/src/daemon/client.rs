@@ -88,6 +88,8 @@ pub struct Client {
     pub partial_since: Option<Instant>,
     /// The peer shut its sending side: answer what is pending, then close.
     pub read_closed: bool,
+    /// Reading is paused: `max_outstanding` requests are waiting (for the pause counter).
+    pub paused: bool,
     /// Subscribed to the admin event stream.
     pub events: bool,
     /// A `dump` being streamed.
@@ -124,6 +126,7 @@ impl Client {
             interest: EpollFlags::empty(),
             partial_since: None,
             read_closed: false,
+            paused: false,
             events: false,
             dump: None,
             close_after_flush: false,

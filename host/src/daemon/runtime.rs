@@ -666,12 +666,17 @@ impl<'e> Runtime<'e> {
         }
         let max = self.settings.clients.max_outstanding;
         if let Some(c) = self.clients.get_mut(slot) {
-            if c.waiting.len() >= max {
+            let paused = c.waiting.len() >= max;
+            if paused {
                 // Paused by backpressure, not by the client: the partial-request clock stops.
                 c.partial_since = None;
+                if !c.paused {
+                    self.stats.backpressure_pauses += 1;
+                }
             } else {
                 c.mark_partial(StdInstant::now());
             }
+            c.paused = paused;
         }
     }
 
@@ -705,7 +710,6 @@ impl<'e> Runtime<'e> {
             self.close(slot, reason);
             return;
         }
-        let paused_before = !self.can_read(c);
         // A client paused at its outstanding limit may go on once answers went out.
         if self.clients.get(slot).is_some_and(|c| !c.inbuf.is_empty()) {
             self.process_input(slot);
@@ -733,9 +737,6 @@ impl<'e> Runtime<'e> {
             return;
         }
         let readable = self.can_read(c);
-        if !readable && !paused_before && c.waiting.len() >= self.settings.clients.max_outstanding {
-            self.stats.backpressure_pauses += 1;
-        }
         let mut want =
             if readable { EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP } else { EpollFlags::empty() };
         if c.buffered() > 0 {

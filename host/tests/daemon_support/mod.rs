@@ -58,15 +58,29 @@ impl Daemon {
     /// Starts `localsa daemon` on `node` with the sockets in `dir`, `extra` appended to the
     /// generated config file and `args` on the command line; waits until it answers.
     pub fn start(fabric: &Fabric, node: &str, dir: &Path, extra: &str, args: &[&str]) -> Daemon {
-        Self::start_with(fabric, node, dir, extra, args, false)
+        Self::start_with(fabric, node, dir, extra, args, false, &[])
     }
 
     /// [`Daemon::start`], attached with `SIM_SET_ISSM=1` (it then receives Reports).
     pub fn start_issm(fabric: &Fabric, node: &str, dir: &Path, extra: &str, args: &[&str]) -> Daemon {
-        Self::start_with(fabric, node, dir, extra, args, true)
+        Self::start_with(fabric, node, dir, extra, args, true, &[])
     }
 
-    fn start_with(fabric: &Fabric, node: &str, dir: &Path, extra: &str, args: &[&str], issm: bool) -> Daemon {
+    /// The name of the daemon's log in the fabric directory, for a daemon using `dir`.
+    pub fn log_name(dir: &Path) -> String {
+        format!("localsa-{}", dir.file_name().unwrap().to_string_lossy())
+    }
+
+    /// [`Daemon::start`] with more environment variables.
+    pub fn start_with(
+        fabric: &Fabric,
+        node: &str,
+        dir: &Path,
+        extra: &str,
+        args: &[&str],
+        issm: bool,
+        env: &[(&str, String)],
+    ) -> Daemon {
         let acm = dir.join("acm.sock");
         let admin = dir.join("admin.sock");
         let config = dir.join("localsa.toml");
@@ -80,7 +94,10 @@ impl Daemon {
         std::fs::write(&config, text).unwrap();
         let mut cmd = if issm { fabric.command_issm(node, LOCALSA) } else { fabric.command(node, LOCALSA) };
         cmd.arg("daemon").arg("--config").arg(&config).args(args);
-        let name = format!("localsa-{}", dir.file_name().unwrap().to_string_lossy());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let name = Self::log_name(dir);
         let process = fabric.spawn_logged(&name, cmd).expect("spawn daemon");
         let d = Daemon { process, dir: dir.to_owned(), acm, admin, config, node: node.into() };
         d.wait_ready();
