@@ -153,6 +153,7 @@ fn every_pair_matches_saquery_and_the_second_round_comes_from_the_cache() {
         pairs.len() as f64 / round2.as_secs_f64(),
         t0.elapsed()
     );
+    let _ = std::fs::remove_dir_all(&dir);
     drop(daemon);
     net.fabric.shutdown().expect("teardown");
 }

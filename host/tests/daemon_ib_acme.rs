@@ -189,6 +189,7 @@ fn ib_acme_against_the_daemon() {
         path_mads.len()
     );
     eprintln!("ib_acme test: {:.2?}, {} PathRecord MADs in the capture", t0.elapsed(), path_mads.len());
+    let _ = std::fs::remove_dir_all(&dir);
     drop(daemon);
     net.fabric.shutdown().expect("teardown");
 }
