@@ -4,7 +4,9 @@
 //! than `max_outstanding` has that many taken in and the rest left unread in its socket, while
 //! other clients are served; when the SA answers again every request is answered, in full.
 //! The daemon runs with `JOURNAL_STREAM` naming its stderr, as systemd sets it, so its log
-//! lines carry `<N>` syslog priorities and no timestamp.
+//! lines carry `<N>` syslog priorities and no timestamp. Last, a `dump` of about 2000 entries
+//! (far more than the 64 KiB `max_buffered` allows a client to leave unread) streams in chunks
+//! to a client that reads it, without tripping the slow-reader limit.
 
 mod daemon_support;
 
@@ -30,7 +32,7 @@ fn a_pipelining_client_is_paused_at_max_outstanding_and_others_are_served() {
     std::fs::write(&log, b"").unwrap();
     let meta = std::fs::metadata(&log).unwrap();
     let journal = format!("{}:{}", meta.st_dev(), meta.st_ino());
-    let extra = "[clients]\nmax_outstanding = 16\n";
+    let extra = "[clients]\nmax_outstanding = 16\nmax_buffered = \"64KiB\"\n";
     let d = Daemon::start_with(fabric, "H0003", &dir, extra, &[], false, &[("JOURNAL_STREAM", journal)]);
     let (near, far) = (fabric.lid("H0005").unwrap(), fabric.lid("H0014").unwrap());
 
@@ -80,11 +82,46 @@ fn a_pipelining_client_is_paused_at_max_outstanding_and_others_are_served() {
     assert_eq!(tids, (100..140).collect::<Vec<u64>>());
     let drained = t.elapsed();
 
+    // Fill the table with "no such path" entries (2000 LIDs nobody has), reading the answers
+    // while writing the requests, then dump it.
+    let n = 2000u32;
+    let mut a = Admin::connect(&d.admin).unwrap();
+    let mut w = a.stream.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        for i in 0..n {
+            writeln!(w, "{{\"id\":{i},\"op\":\"resolve\",\"dlid\":{}}}", 3000 + i).unwrap();
+        }
+    });
+    for _ in 0..n {
+        let v = a.recv().unwrap();
+        assert_eq!(v["error"]["code"], "no_path", "{v}");
+    }
+    writer.join().unwrap();
+    a.send(r#"{"id":"dump","op":"dump","chunk":100}"#);
+    let (mut chunks, mut entries, mut bytes) = (0, 0, 0);
+    let total = loop {
+        let v = a.recv().unwrap_or_else(|e| panic!("dump cut after {chunks} chunks: {e}"));
+        bytes += v.to_string().len();
+        if v.get("ok").is_some() {
+            break v["total"].as_u64().unwrap();
+        }
+        chunks += 1;
+        entries += v["entries"].as_array().unwrap().len();
+    };
+    assert_eq!(entries as u64, total);
+    assert!(total > n as u64 && chunks >= 20, "{total} entries in {chunks} chunks");
+    assert!(bytes > 8 * (64 << 10), "the dump ({bytes} bytes) is far larger than max_buffered");
+    assert_eq!(d.stats()["daemon"]["clients_dropped_slow"], 0);
+
     let text = d.log();
     let first = text.lines().find(|l| l.contains("ready port=")).expect("ready line");
     assert!(first.starts_with("<6>daemon::runtime: ready port=umad0"), "journal format: {first}");
     assert!(!text.lines().any(|l| !l.starts_with('<')), "every line has a priority:\n{text}");
-    eprintln!("backpressure: 40 pipelined, paused at 16, all answered {drained:.2?} after the SA came back; test {:.2?}", t0.elapsed());
+    eprintln!(
+        "backpressure: 40 pipelined, paused at 16, all answered {drained:.2?} after the SA came back; dump of {total} \
+         entries in {chunks} chunks ({bytes} bytes); test {:.2?}",
+        t0.elapsed()
+    );
     let _ = std::fs::remove_dir_all(&dir);
     drop(d);
     net.fabric.shutdown().expect("teardown");

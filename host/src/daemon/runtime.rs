@@ -83,6 +83,8 @@ const PURGE: Duration = Duration::from_secs(60);
 const READ_BUDGET: usize = 64 << 10;
 /// Output below which a dump produces its next chunk.
 const DUMP_LOW_WATER: usize = 64 << 10;
+/// Dump chunks written to one client per turn (each up to [`DUMP_LOW_WATER`] bytes and more).
+const DUMP_ROUNDS: usize = 8;
 /// Connections accepted per wake-up of one listener.
 const ACCEPT_BATCH: usize = 64;
 
@@ -714,7 +716,9 @@ impl<'e> Runtime<'e> {
         if self.clients.get(slot).is_some_and(|c| !c.inbuf.is_empty()) {
             self.process_input(slot);
         }
-        loop {
+        // A fast reader of a large dump could keep this loop going; after a few rounds the
+        // client goes to the back of the queue so that the others get their turn.
+        for round in 0..DUMP_ROUNDS {
             self.continue_dump(slot);
             let Some(c) = self.clients.get_mut(slot) else { return };
             if let Some(reason) = c.doomed {
@@ -727,7 +731,11 @@ impl<'e> Runtime<'e> {
                     return;
                 }
                 Ok(false) => break,
-                Ok(true) if c.dump.is_some() => continue,
+                Ok(true) if c.dump.is_some() => {
+                    if round + 1 == DUMP_ROUNDS {
+                        self.dirty.push(slot);
+                    }
+                }
                 Ok(true) => break,
             }
         }
