@@ -3,5 +3,6 @@
 
 pub mod capture;
 pub mod cli;
+pub mod daemon;
 pub mod server;
 pub mod umad;

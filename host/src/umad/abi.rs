@@ -1,6 +1,7 @@
 //! The kernel's `ib_user_mad` ABI (`<rdma/ib_user_mad.h>`, ABI version 5): the 64-byte header
 //! in front of every MAD read from or written to `/dev/infiniband/umadN`, the agent
-//! registration requests, and the four ioctls. This file holds all of the crate's `unsafe`.
+//! registration requests, and the four ioctls; plus the adoption of sockets inherited from
+//! systemd. This file holds all of the crate's `unsafe`.
 //!
 //! Every call goes through libc's `open/read/write/ioctl/poll/close` symbols, never `open64`,
 //! `openat` or `epoll`: the ibsim shim (`libumad2sim.so`) intercepts exactly those names, so the
@@ -259,6 +260,36 @@ pub fn write(fd: RawFd, buf: &[u8]) -> Result<usize, Errno> {
     } else {
         Ok(n as usize)
     }
+}
+
+/// Takes ownership of a listening socket inherited from the service manager (systemd socket
+/// activation passes them as descriptors 3, 4, ...; `LISTEN_FDS` says how many).
+///
+/// Not umad, but the one other place the process must turn a raw descriptor number into an
+/// owned one, which std and nix only allow through `unsafe`; it lives here so that this file
+/// stays the crate's only `unsafe`. The descriptor is checked first: it must be open
+/// (`F_GETFD`), be a socket (`fstat`) and not be 0-2; it is then marked close-on-exec.
+/// Returns `None` otherwise. Call it once per descriptor: a second call would own it twice.
+pub fn adopt_inherited_socket(fd: RawFd) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    if fd < 3 {
+        return None;
+    }
+    // SAFETY: F_GETFD only reads the descriptor's flags; any integer is a valid argument.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return None;
+    }
+    // SAFETY: `st` is a valid, writable `struct stat` for the duration of the call.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; fstat writes only into `st`.
+    if unsafe { libc::fstat(fd, &mut st) } < 0 || st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        return None;
+    }
+    // SAFETY: F_SETFD with FD_CLOEXEC changes only this descriptor's flags.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    // SAFETY: the descriptor is open (F_GETFD succeeded), is a socket, and was handed to this
+    // process by its parent for it to own; the caller adopts each inherited number once.
+    Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }
 
 #[cfg(test)]

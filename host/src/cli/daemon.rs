@@ -1,0 +1,151 @@
+//! `localsa daemon`: runs the path cache in the foreground (systemd, a terminal, a test).
+//! Settings come from the TOML file (`--config`, default `/etc/localsa/localsa.toml`), with
+//! these flags on top.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::CliError;
+use crate::daemon::config::{
+    parse_duration, parse_level, parse_size, parse_timeout, ModeName, Overrides, Settings,
+};
+use crate::daemon::{self, DaemonError};
+
+/// Options of `daemon`. Each overrides the key of the same name in the config file.
+#[derive(Debug, clap::Args)]
+pub struct DaemonArgs {
+    /// Configuration file [default: /etc/localsa/localsa.toml, if it exists].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// umad index of the port to serve [default: the first active port].
+    #[arg(long)]
+    pub port: Option<u32>,
+    /// ACM socket path (`none` disables) [default: /run/ibacm-unix.sock].
+    #[arg(long, value_name = "PATH")]
+    pub acm_socket: Option<String>,
+    /// Admin socket path (`none` disables) [default: /run/localsa/admin.sock].
+    #[arg(long, value_name = "PATH")]
+    pub admin_socket: Option<String>,
+    /// Group (name or number) allowed to add, delete, flush and watch events, besides root.
+    #[arg(long, value_name = "GROUP")]
+    pub admin_group: Option<String>,
+    /// ibacm_hosts.data file for name and IP resolution (`none` disables).
+    #[arg(long, value_name = "FILE")]
+    pub hosts_file: Option<String>,
+    /// Where pinned entries persist (`none`: not at all) [default: /var/lib/localsa/pinned.json].
+    #[arg(long, value_name = "FILE")]
+    pub pinned_file: Option<String>,
+    /// Capture every MAD sent and received to this pcap file.
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+    /// Log level: error, warn, info, debug, trace.
+    #[arg(long, value_parser = parse_level)]
+    pub log_level: Option<log::LevelFilter>,
+    /// Send SA queries to this LID instead of the SM's (a replica, a secondary SA).
+    #[arg(long, value_name = "LID", conflicts_with = "upstream_gid")]
+    pub upstream_lid: Option<u16>,
+    /// Send SA queries to this GID (with a GRH).
+    #[arg(long, value_name = "GID", value_parser = parse_gid)]
+    pub upstream_gid: Option<localsa_core::wire::Gid>,
+    /// SA queries outstanding at once (1..4096).
+    #[arg(long, value_name = "N")]
+    pub sa_depth: Option<usize>,
+    /// on-demand: resolve misses one by one; bulk: also prefetch every path from the port.
+    #[arg(long, value_parser = parse_mode)]
+    pub mode: Option<ModeName>,
+    /// How often bulk mode fetches everything again (e.g. 10m).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub bulk_refresh: Option<Duration>,
+    /// Answer PathRecord queries from other nodes out of the cache (replica mode).
+    #[arg(long)]
+    pub serve_sa: bool,
+    /// Do not subscribe to traps (no push invalidation).
+    #[arg(long)]
+    pub no_subscribe: bool,
+    /// Retransmissions of an SA query before it fails.
+    #[arg(long, value_name = "N")]
+    pub max_retries: Option<u8>,
+    /// Per-attempt SA timeout, or `auto` (from the SA's ClassPortInfo).
+    #[arg(long, value_parser = parse_timeout, value_name = "DURATION|auto")]
+    pub timeout: Option<Option<Duration>>,
+    /// How long a path from the SA stays cached (0: until invalidated).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub positive_lifetime: Option<Duration>,
+    /// How long "no such path" stays cached.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub negative_lifetime: Option<Duration>,
+    /// How often the SA is checked and subscriptions renewed.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub heartbeat: Option<Duration>,
+    /// Clients connected at once (both sockets).
+    #[arg(long, value_name = "N")]
+    pub max_clients: Option<usize>,
+    /// Requests one client may have waiting before the daemon stops reading from it.
+    #[arg(long, value_name = "N")]
+    pub max_outstanding: Option<usize>,
+    /// Unread answer bytes after which a client is dropped (e.g. 1MiB).
+    #[arg(long, value_parser = parse_size_usize, value_name = "BYTES")]
+    pub max_buffered: Option<usize>,
+    /// How long a client may leave half a request unfinished.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub partial_timeout: Option<Duration>,
+    /// How often the port's sysfs attributes are read again.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub port_poll_interval: Option<Duration>,
+}
+
+fn parse_mode(s: &str) -> Result<ModeName, String> {
+    s.parse()
+}
+
+fn parse_gid(s: &str) -> Result<localsa_core::wire::Gid, String> {
+    localsa_core::wire::Gid::parse(s).ok_or_else(|| format!("{s:?} is not a GID"))
+}
+
+fn parse_size_usize(s: &str) -> Result<usize, String> {
+    parse_size(s).and_then(|v| usize::try_from(v).map_err(|_| "too large".into()))
+}
+
+impl DaemonArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            port: self.port,
+            acm_socket: self.acm_socket.clone(),
+            admin_socket: self.admin_socket.clone(),
+            admin_group: self.admin_group.clone(),
+            hosts_file: self.hosts_file.clone(),
+            pinned_file: self.pinned_file.clone(),
+            pcap: self.pcap.clone(),
+            log_level: self.log_level,
+            upstream_lid: self.upstream_lid,
+            upstream_gid: self.upstream_gid,
+            sa_depth: self.sa_depth,
+            mode: self.mode,
+            bulk_refresh: self.bulk_refresh,
+            serve_sa: self.serve_sa,
+            no_subscribe: self.no_subscribe,
+            max_retries: self.max_retries,
+            timeout: self.timeout,
+            positive_lifetime: self.positive_lifetime,
+            negative_lifetime: self.negative_lifetime,
+            heartbeat: self.heartbeat,
+            max_clients: self.max_clients,
+            max_outstanding: self.max_outstanding,
+            max_buffered: self.max_buffered,
+            partial_timeout: self.partial_timeout,
+            port_poll_interval: self.port_poll_interval,
+        }
+    }
+}
+
+/// Runs `daemon`.
+pub fn run(args: &DaemonArgs) -> Result<String, CliError> {
+    let settings = Settings::load(args.config.as_deref(), &args.overrides())
+        .map_err(|e| CliError::Config(e.to_string()))?;
+    daemon::run(settings).map_err(|e| match e {
+        DaemonError::Config(m) => CliError::Config(m),
+        DaemonError::Port(m) => CliError::Port(m),
+        DaemonError::Os(m) => CliError::Os(m),
+    })?;
+    Ok(String::new())
+}

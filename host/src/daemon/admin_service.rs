@@ -1,0 +1,319 @@
+//! Serving the admin protocol (`docs/protocol.md`): one JSON request per line, answered by
+//! lines that carry its `id`; every request ends with exactly one line holding `"ok": true`
+//! or `"error"`.
+
+use localsa_core::engine::{Answer, ResolveError};
+use localsa_core::table::{EntryKind, Natural, Origin, PinPolicy};
+use localsa_core::wire::{Gid, SaError};
+use serde_json::{json, Map, Value};
+
+use super::client::Waiting;
+use super::dump::{DumpStream, MAX_DUMPS};
+use super::protocol::{
+    parse_gid, AddParams, ErrorCode, FlushParams, FlushTarget, PathJson, Request, Selection, PROTOCOL_VERSION,
+};
+use super::runtime::Runtime;
+use super::stats::{acm_counters, engine_json, table_json};
+use crate::server::acm::PerfCounters;
+
+impl Runtime<'_> {
+    /// Splits an admin client's buffer into lines and serves each.
+    pub(super) fn admin_process(&mut self, slot: usize) {
+        let max = self.settings.clients.max_outstanding;
+        let max_line = self.settings.clients.max_line;
+        loop {
+            let Some(c) = self.clients.get_mut(slot) else { return };
+            if c.doomed.is_some() || c.close_after_flush || c.waiting.len() >= max {
+                return;
+            }
+            let newline = c.inbuf.iter().position(|&b| b == b'\n');
+            let too_long = match newline {
+                Some(i) => i > max_line,
+                None => c.inbuf.len() > max_line,
+            };
+            if too_long {
+                // The rest of the line could be anything: answer, then hang up.
+                c.close_when_flushed(std::time::Instant::now());
+                self.stats.admin_requests += 1;
+                self.stats.clients_dropped_malformed += 1;
+                let line = error_line(
+                    Value::Null,
+                    ErrorCode::LineTooLong,
+                    &format!("request lines are at most {max_line} bytes"),
+                );
+                self.queue(slot, line.as_bytes());
+                return;
+            }
+            let Some(i) = newline else { return };
+            let line: Vec<u8> = c.inbuf[..i].to_vec();
+            c.consume(i + 1);
+            self.admin_line(slot, &line);
+        }
+    }
+
+    fn admin_line(&mut self, slot: usize, line: &[u8]) {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        self.stats.admin_requests += 1;
+        let value: Value = match serde_json::from_slice(line) {
+            Ok(v) => v,
+            Err(e) => {
+                return self.reply_error(slot, Value::Null, ErrorCode::BadRequest, &format!("not JSON: {e}"))
+            }
+        };
+        let Value::Object(mut map) = value else {
+            return self.reply_error(slot, Value::Null, ErrorCode::BadRequest, "a request is a JSON object");
+        };
+        let id = map.remove("id").unwrap_or(Value::Null);
+        let request: Request = match serde_json::from_value(Value::Object(map)) {
+            Ok(r) => r,
+            Err(e) => return self.reply_error(slot, id, ErrorCode::BadRequest, &e.to_string()),
+        };
+        if request.needs_privilege() && !self.privileged(slot) {
+            self.stats.permission_denied += 1;
+            let (uid, pid) = self
+                .clients
+                .get(slot)
+                .and_then(|c| c.cred)
+                .map(|c| (c.uid().to_string(), c.pid().to_string()))
+                .unwrap_or_default();
+            log::warn!("permission denied op={} uid={uid} pid={pid}", request.op());
+            let who = match &self.settings.admin_group {
+                Some(g) => format!("root or a member of group {g:?}"),
+                None => "root".into(),
+            };
+            let msg = format!("`{}` needs {who}", request.op());
+            return self.reply_error(slot, id, ErrorCode::PermissionDenied, &msg);
+        }
+        match request {
+            Request::Resolve(p) => match p.to_query(self.engine.port()) {
+                Ok((query, flags)) => self.start_resolve(slot, &query, flags, Waiting::Admin { id }),
+                Err(msg) => {
+                    self.stats.resolves += 1;
+                    self.stats.errors += 1;
+                    self.reply_error(slot, id, ErrorCode::InvalidQuery, &msg)
+                }
+            },
+            Request::Add(p) => self.op_add(slot, id, p),
+            Request::Del(p) => self.op_del(slot, id, p),
+            Request::Flush(p) => self.op_flush(slot, id, p),
+            Request::Dump(p) => {
+                if self.active_dumps >= MAX_DUMPS {
+                    return self.reply_error(
+                        slot,
+                        id,
+                        ErrorCode::Overloaded,
+                        "too many dumps in progress; retry",
+                    );
+                }
+                let now = self.now();
+                let stream = DumpStream::snapshot(self.engine.table(), id, p.chunk, now);
+                if let Some(c) = self.clients.get_mut(slot) {
+                    c.dump = Some(stream);
+                    self.active_dumps += 1;
+                }
+            }
+            Request::Stats(_) => {
+                let v = self.stats_json();
+                self.reply_ok(slot, id, v);
+            }
+            Request::Events(_) => {
+                if let Some(c) = self.clients.get_mut(slot) {
+                    c.events = true;
+                }
+                self.reply_ok(slot, id, json!({"events": "subscribed"}));
+            }
+            Request::Ports(_) => {
+                let mut port = serde_json::to_value(&self.attrs).unwrap_or(Value::Null);
+                if let Value::Object(m) = &mut port {
+                    m.insert("node_guid".into(), json!(format!("0x{:016x}", self.device.node_guid)));
+                    m.insert("sa_reachable".into(), json!(self.engine.sa_reachable()));
+                }
+                self.reply_ok(slot, id, json!({"ports": [port]}));
+            }
+        }
+    }
+
+    fn op_add(&mut self, slot: usize, id: Value, p: AddParams) {
+        let record = match p.path.to_record() {
+            Ok(r) => r,
+            Err(e) => return self.reply_error(slot, id, ErrorCode::BadRequest, &format!("path: {e}")),
+        };
+        let origin = Origin { natural: Natural::all(), context: p.context.into() };
+        let now = self.now();
+        let result = self.engine.table_mut().pin(now, &record, origin);
+        if !result.is_stored() {
+            let msg = format!("the table refused the pin: {result:?}");
+            return self.reply_error(slot, id, ErrorCode::PinRefused, &msg);
+        }
+        let persisted = self.persist_pins();
+        log::info!(
+            "pinned dgid={} dlid={} sgid={} slid={}",
+            record.dgid,
+            record.dlid.get(),
+            record.sgid,
+            record.slid.get()
+        );
+        self.broadcast(&json!({"event": "pinned", "path": PathJson::from(&record)}));
+        let result = format!("{result:?}").to_lowercase();
+        self.reply_ok(slot, id, json!({"result": result, "persisted": persisted}));
+    }
+
+    fn op_del(&mut self, slot: usize, id: Value, sel: Selection) {
+        let parse = |g: &Option<String>| g.as_deref().map(parse_gid).transpose();
+        let (sgid, dgid) = match (parse(&sel.sgid), parse(&sel.dgid)) {
+            (Ok(s), Ok(d)) => (s, d),
+            (Err(e), _) | (_, Err(e)) => return self.reply_error(slot, id, ErrorCode::BadRequest, &e),
+        };
+        if sgid.is_none() && dgid.is_none() && sel.slid.is_none() && sel.dlid.is_none() {
+            return self.reply_error(
+                slot,
+                id,
+                ErrorCode::BadRequest,
+                "give at least one of sgid, dgid, slid, dlid",
+            );
+        }
+        let matches = |r: &localsa_core::wire::path_record::Record| {
+            sgid.is_none_or(|g: Gid| r.sgid == g)
+                && dgid.is_none_or(|g: Gid| r.dgid == g)
+                && sel.slid.is_none_or(|l| r.slid.get() == l)
+                && sel.dlid.is_none_or(|l| r.dlid.get() == l)
+        };
+        let victims: Vec<_> = self
+            .engine
+            .table()
+            .iter()
+            .filter(|e| e.pinned && matches(e.record))
+            .filter_map(|e| match e.kind {
+                EntryKind::Path(o) => Some((*e.record, o.context)),
+                _ => None,
+            })
+            .collect();
+        let mut removed = 0;
+        for (record, context) in &victims {
+            if self.engine.table_mut().unpin(record, context) {
+                removed += 1;
+            }
+        }
+        let persisted = if removed > 0 { self.persist_pins() } else { true };
+        if removed > 0 {
+            log::info!("unpinned count={removed}");
+            self.broadcast(&json!({"event": "unpinned", "removed": removed}));
+        }
+        self.reply_ok(slot, id, json!({"removed": removed, "persisted": persisted}));
+    }
+
+    fn op_flush(&mut self, slot: usize, id: Value, p: FlushParams) {
+        let target = match p.target() {
+            Ok(t) => t,
+            Err(e) => return self.reply_error(slot, id, ErrorCode::BadRequest, &e),
+        };
+        let pins = if p.pinned { PinPolicy::Drop } else { PinPolicy::Keep };
+        let pinned_before = self.engine.table().pinned_len();
+        let table = self.engine.table_mut();
+        let (removed, what) = match target {
+            FlushTarget::All => (table.flush(pins), json!("all")),
+            FlushTarget::Gid(g) => (table.invalidate_gid(&g, pins), json!({"gid": g.to_string()})),
+            FlushTarget::Lid(l) => (table.invalidate_lid(l, pins), json!({"lid": l})),
+            FlushTarget::Prefix(x) => {
+                (table.invalidate_prefix(x, pins), json!({"prefix": format!("0x{x:016x}")}))
+            }
+        };
+        let persisted =
+            if self.engine.table().pinned_len() != pinned_before { self.persist_pins() } else { true };
+        let uid = self.clients.get(slot).and_then(|c| c.cred).map(|c| c.uid());
+        log::info!(
+            "flushed target={what} removed={removed} pinned_too={} uid={}",
+            p.pinned,
+            uid.unwrap_or(0)
+        );
+        self.broadcast(&json!({"event": "flushed", "target": what, "removed": removed, "pinned": p.pinned}));
+        self.reply_ok(slot, id, json!({"removed": removed, "persisted": persisted}));
+    }
+
+    fn stats_json(&self) -> Value {
+        let e = self.engine.stats();
+        let t = self.engine.table();
+        let d = self.daemon_stats();
+        let acm = acm_counters(&d, &e);
+        let acm_map: Map<String, Value> = PerfCounters::NAMES
+            .iter()
+            .zip(acm.to_array())
+            .map(|(name, v)| (name.to_lowercase().replace(' ', "_"), json!(v)))
+            .collect();
+        let l = &self.settings.clients;
+        json!({
+            "protocol": PROTOCOL_VERSION,
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptime_s": self.uptime(),
+            "sa_reachable": self.engine.sa_reachable(),
+            "engine": engine_json(&e),
+            "table": table_json(t.counters(), t.len(), t.capacity(), t.pinned_len(), t.generation()),
+            "daemon": d,
+            "acm": acm_map,
+            "limits": {
+                "max_clients": self.clients_limit(),
+                "max_outstanding": l.max_outstanding,
+                "max_buffered": l.max_buffered,
+                "max_line": l.max_line,
+            },
+        })
+    }
+
+    fn reply_ok(&mut self, slot: usize, id: Value, fields: Value) {
+        let mut m = Map::new();
+        m.insert("id".into(), id);
+        m.insert("ok".into(), Value::Bool(true));
+        if let Value::Object(f) = fields {
+            m.extend(f);
+        }
+        let mut line = Value::Object(m).to_string();
+        line.push('\n');
+        self.queue(slot, line.as_bytes());
+    }
+
+    fn reply_error(&mut self, slot: usize, id: Value, code: ErrorCode, message: &str) {
+        let line = error_line(id, code, message);
+        self.queue(slot, line.as_bytes());
+    }
+}
+
+/// An error answer line (with its newline).
+pub fn error_line(id: Value, code: ErrorCode, message: &str) -> String {
+    let mut s = json!({"id": id, "error": {"code": code.as_str(), "message": message}}).to_string();
+    s.push('\n');
+    s
+}
+
+/// The code an engine failure becomes.
+pub fn code_of(e: &ResolveError) -> ErrorCode {
+    match e {
+        ResolveError::Sa(SaError::NoRecords) => ErrorCode::NoPath,
+        ResolveError::Sa(_) => ErrorCode::SaError,
+        ResolveError::Timeout => ErrorCode::Timeout,
+        ResolveError::Overloaded => ErrorCode::Overloaded,
+        ResolveError::NotCached => ErrorCode::NotCached,
+        ResolveError::Invalid => ErrorCode::InvalidQuery,
+        ResolveError::Transfer(_) => ErrorCode::TransferFailed,
+        ResolveError::Cancelled => ErrorCode::ShuttingDown,
+    }
+}
+
+/// The line answering a resolve.
+pub fn resolve_answer(id: Value, result: &Result<Answer, ResolveError>) -> Vec<u8> {
+    let line = match result {
+        Ok(a) => {
+            let paths: Vec<PathJson> = a.records.iter().map(PathJson::from).collect();
+            let source = match a.source {
+                localsa_core::engine::Source::Cache => "cache",
+                localsa_core::engine::Source::Sa => "sa",
+            };
+            let mut s = json!({"id": id, "ok": true, "source": source, "paths": paths}).to_string();
+            s.push('\n');
+            s
+        }
+        Err(e) => error_line(id, code_of(e), &e.to_string()),
+    };
+    line.into_bytes()
+}

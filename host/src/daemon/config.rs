@@ -1,0 +1,803 @@
+//! The daemon's settings: a TOML file (default `/etc/localsa/localsa.toml`), command-line
+//! overrides on top, defaults for the rest, everything validated before anything starts.
+//!
+//! Every key is documented in `contrib/localsa.toml` and `docs/configuration.md`. Values are
+//! checked while the file is parsed, so an error names the line and the key
+//! (`config /etc/localsa/localsa.toml line 12: key sa.sa_depth: ...`), and an unknown key or
+//! section is an error too: a misspelt option silently falling back to its default is the kind
+//! of thing that costs an administrator a night. The CLI maps these errors to exit status 78
+//! (`EX_CONFIG`).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use localsa_core::engine::{Config as EngineConfig, Mode, SmChangePolicy, Upstream};
+use localsa_core::wire::Gid;
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+
+/// Where the daemon looks for its configuration when `--config` is not given. A missing file
+/// there is not an error (every option has a default); a missing `--config` file is.
+pub const DEFAULT_CONFIG: &str = "/etc/localsa/localsa.toml";
+/// ibacm's socket path: existing ACM clients (librdmacm, `ib_acme`) connect there.
+pub const DEFAULT_ACM_SOCKET: &str = "/run/ibacm-unix.sock";
+/// The admin socket.
+pub const DEFAULT_ADMIN_SOCKET: &str = "/run/localsa/admin.sock";
+/// ibacm's address file.
+pub const DEFAULT_HOSTS_FILE: &str = "/etc/rdma/ibacm_hosts.data";
+/// Where pinned entries are kept across restarts.
+pub const DEFAULT_PINNED_FILE: &str = "/var/lib/localsa/pinned.json";
+
+/// A configuration problem, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file, or `None` for a command-line value.
+    pub file: Option<PathBuf>,
+    /// The line, counting from 1.
+    pub line: Option<usize>,
+    /// The key, dotted (`sa.sa_depth`).
+    pub key: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.file {
+            Some(p) => write!(f, "config {}", p.display())?,
+            None => f.write_str("command line")?,
+        }
+        if let Some(l) = self.line {
+            write!(f, " line {l}")?;
+        }
+        if let Some(k) = &self.key {
+            write!(f, ": key {k}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Limits that keep one client from hurting the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientLimits {
+    /// Clients connected at once, both sockets together; more wait in the listen backlog.
+    pub max_clients: usize,
+    /// Requests of one client waiting for an answer; reading from it stops at this many.
+    pub max_outstanding: usize,
+    /// Answer bytes queued for one client that does not read them; beyond this it is dropped.
+    pub max_buffered: usize,
+    /// The longest admin request line.
+    pub max_line: usize,
+    /// How long a client may leave half a request in its buffer before it is dropped.
+    pub partial_timeout: Duration,
+    /// How long shutdown waits for error answers to drain before closing connections.
+    pub shutdown_grace: Duration,
+}
+
+impl ClientLimits {
+    /// The defaults: 4096 clients, 64 outstanding requests and 1 MiB of answers each, 64 KiB
+    /// request lines, 5 s for a partial request, 1 s of shutdown grace.
+    pub const DEFAULT: ClientLimits = ClientLimits {
+        max_clients: 4096,
+        max_outstanding: 64,
+        max_buffered: 1 << 20,
+        max_line: 64 << 10,
+        partial_timeout: Duration::from_secs(5),
+        shutdown_grace: Duration::from_secs(1),
+    };
+}
+
+/// Everything the daemon runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The file the settings came from, if any.
+    pub source: Option<PathBuf>,
+    /// umad index of the port to serve; `None`: the first active port.
+    pub port: Option<u32>,
+    /// ACM socket; `None`: no ACM service.
+    pub acm_socket: Option<PathBuf>,
+    /// Admin socket; `None`: no admin service.
+    pub admin_socket: Option<PathBuf>,
+    /// Group (name or number) whose members may use the mutating admin operations.
+    pub admin_group: Option<String>,
+    /// `ibacm_hosts.data`; `None`: names and IP addresses are not resolved.
+    pub hosts_file: Option<PathBuf>,
+    /// Where pinned entries persist; `None`: pins live only as long as the process.
+    pub pinned_file: Option<PathBuf>,
+    /// Capture every MAD sent and received to this pcap file.
+    pub pcap: Option<PathBuf>,
+    /// Log verbosity.
+    pub log_level: log::LevelFilter,
+    /// How often the port's sysfs attributes are read again.
+    pub port_poll_interval: Duration,
+    /// The most pinned entries (default: a quarter of the table).
+    pub max_pinned: Option<usize>,
+    /// The engine's settings.
+    pub engine: EngineConfig,
+    /// Per-client limits.
+    pub clients: ClientLimits,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            source: None,
+            port: None,
+            acm_socket: Some(DEFAULT_ACM_SOCKET.into()),
+            admin_socket: Some(DEFAULT_ADMIN_SOCKET.into()),
+            admin_group: None,
+            hosts_file: Some(DEFAULT_HOSTS_FILE.into()),
+            pinned_file: Some(DEFAULT_PINNED_FILE.into()),
+            pcap: None,
+            log_level: log::LevelFilter::Info,
+            port_poll_interval: Duration::from_secs(5),
+            max_pinned: None,
+            engine: EngineConfig::DEFAULT,
+            clients: ClientLimits::DEFAULT,
+        }
+    }
+}
+
+/// Command-line overrides; `None` leaves the file's value (or the default).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--port`.
+    pub port: Option<u32>,
+    /// `--acm-socket` (`none` disables).
+    pub acm_socket: Option<String>,
+    /// `--admin-socket` (`none` disables).
+    pub admin_socket: Option<String>,
+    /// `--admin-group`.
+    pub admin_group: Option<String>,
+    /// `--hosts-file` (`none` disables).
+    pub hosts_file: Option<String>,
+    /// `--pinned-file` (`none` disables).
+    pub pinned_file: Option<String>,
+    /// `--pcap`.
+    pub pcap: Option<PathBuf>,
+    /// `--log-level`.
+    pub log_level: Option<log::LevelFilter>,
+    /// `--upstream-lid`.
+    pub upstream_lid: Option<u16>,
+    /// `--upstream-gid`.
+    pub upstream_gid: Option<Gid>,
+    /// `--sa-depth`.
+    pub sa_depth: Option<usize>,
+    /// `--mode`.
+    pub mode: Option<ModeName>,
+    /// `--bulk-refresh`.
+    pub bulk_refresh: Option<Duration>,
+    /// `--serve-sa`.
+    pub serve_sa: bool,
+    /// `--no-subscribe`.
+    pub no_subscribe: bool,
+    /// `--max-retries`.
+    pub max_retries: Option<u8>,
+    /// `--timeout` (`None` inside: derive from ClassPortInfo).
+    pub timeout: Option<Option<Duration>>,
+    /// `--positive-lifetime`.
+    pub positive_lifetime: Option<Duration>,
+    /// `--negative-lifetime`.
+    pub negative_lifetime: Option<Duration>,
+    /// `--heartbeat`.
+    pub heartbeat: Option<Duration>,
+    /// `--max-clients`.
+    pub max_clients: Option<usize>,
+    /// `--max-outstanding`.
+    pub max_outstanding: Option<usize>,
+    /// `--max-buffered`.
+    pub max_buffered: Option<usize>,
+    /// `--partial-timeout`.
+    pub partial_timeout: Option<Duration>,
+    /// `--port-poll-interval`.
+    pub port_poll_interval: Option<Duration>,
+}
+
+/// `mode` as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModeName {
+    /// Resolve misses one by one.
+    OnDemand,
+    /// Also prefetch every path from the port.
+    Bulk,
+}
+
+impl std::str::FromStr for ModeName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "on-demand" => Ok(ModeName::OnDemand),
+            "bulk" => Ok(ModeName::Bulk),
+            _ => Err(format!("{s:?} is not a mode: on-demand or bulk")),
+        }
+    }
+}
+
+// ---- the file's shape ----
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    daemon: DaemonSection,
+    #[serde(default)]
+    sa: SaSection,
+    #[serde(default)]
+    cache: CacheSection,
+    #[serde(default)]
+    clients: ClientsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DaemonSection {
+    port: Option<Ranged<0, 63>>,
+    acm_socket: Option<OptPath>,
+    admin_socket: Option<OptPath>,
+    admin_group: Option<NonEmpty>,
+    hosts_file: Option<OptPath>,
+    pinned_file: Option<OptPath>,
+    pcap: Option<OptPath>,
+    log_level: Option<Level>,
+    port_poll_interval: Option<Dur<100, { 3600 * 1000 }>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SaSection {
+    upstream_lid: Option<Ranged<1, 0xbfff>>,
+    upstream_gid: Option<GidValue>,
+    sa_depth: Option<Ranged<1, 4096>>,
+    mode: Option<ModeName>,
+    bulk_refresh: Option<Dur<1000, { 7 * 24 * 3600 * 1000 }>>,
+    serve_sa: Option<bool>,
+    subscribe: Option<bool>,
+    max_retries: Option<Ranged<0, 20>>,
+    timeout: Option<TimeoutValue>,
+    min_timeout: Option<Dur<1, 600_000>>,
+    max_timeout: Option<Dur<1, 600_000>>,
+    busy_backoff: Option<Dur<1, 600_000>>,
+    heartbeat: Option<Dur<1000, { 24 * 3600 * 1000 }>>,
+    sm_change: Option<SmChange>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CacheSection {
+    positive_lifetime: Option<Dur<0, { 365 * 24 * 3600 * 1000 }>>,
+    negative_lifetime: Option<Dur<0, { 24 * 3600 * 1000 }>>,
+    max_pinned: Option<Ranged<0, 65536>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientsSection {
+    max_clients: Option<Ranged<1, 65535>>,
+    max_outstanding: Option<Ranged<1, 65536>>,
+    max_buffered: Option<Size<4096, { 1 << 30 }>>,
+    max_line: Option<Size<1024, { 16 << 20 }>>,
+    partial_timeout: Option<Dur<10, 3_600_000>>,
+    shutdown_grace: Option<Dur<0, 60_000>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum SmChange {
+    Revalidate,
+    Flush,
+}
+
+/// An integer in `MIN..=MAX`.
+#[derive(Debug, Clone, Copy)]
+struct Ranged<const MIN: i64, const MAX: i64>(i64);
+
+impl<'de, const MIN: i64, const MAX: i64> Deserialize<'de> for Ranged<MIN, MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = i64::deserialize(d)?;
+        if (MIN..=MAX).contains(&v) {
+            Ok(Ranged(v))
+        } else {
+            Err(de::Error::custom(format!("{v} is out of range: expected {MIN} to {MAX}")))
+        }
+    }
+}
+
+/// A duration between `MIN_MS` and `MAX_MS` milliseconds, written `"250ms"`, `"5s"`, `"2m"`,
+/// `"1h"`, `"1d"`, or as a bare integer of seconds.
+#[derive(Debug, Clone, Copy)]
+struct Dur<const MIN_MS: u64, const MAX_MS: u64>(Duration);
+
+impl<'de, const MIN_MS: u64, const MAX_MS: u64> Deserialize<'de> for Dur<MIN_MS, MAX_MS> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = d.deserialize_any(DurationVisitor)?;
+        let (min, max) = (Duration::from_millis(MIN_MS), Duration::from_millis(MAX_MS));
+        if v < min || v > max {
+            return Err(de::Error::custom(format!(
+                "{} is out of range: expected {} to {}",
+                show_duration(v),
+                show_duration(min),
+                show_duration(max)
+            )));
+        }
+        Ok(Dur(v))
+    }
+}
+
+struct DurationVisitor;
+
+impl Visitor<'_> for DurationVisitor {
+    type Value = Duration;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a duration such as \"500ms\", \"5s\", \"10m\", \"1h\" (or an integer of seconds)")
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
+        u64::try_from(v).map(Duration::from_secs).map_err(|_| E::custom("a duration cannot be negative"))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Duration, E> {
+        Ok(Duration::from_secs(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
+        parse_duration(v).map_err(E::custom)
+    }
+}
+
+/// A byte count between `MIN` and `MAX`, written `65536`, `"64KiB"`, `"1MiB"`, `"1GiB"`.
+#[derive(Debug, Clone, Copy)]
+struct Size<const MIN: u64, const MAX: u64>(u64);
+
+impl<'de, const MIN: u64, const MAX: u64> Deserialize<'de> for Size<MIN, MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = d.deserialize_any(SizeVisitor)?;
+        if !(MIN..=MAX).contains(&v) {
+            return Err(de::Error::custom(format!("{v} bytes is out of range: expected {MIN} to {MAX}")));
+        }
+        Ok(Size(v))
+    }
+}
+
+struct SizeVisitor;
+
+impl Visitor<'_> for SizeVisitor {
+    type Value = u64;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a size in bytes such as 65536, \"64KiB\" or \"1MiB\"")
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
+        u64::try_from(v).map_err(|_| E::custom("a size cannot be negative"))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
+        Ok(v)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
+        parse_size(v).map_err(E::custom)
+    }
+}
+
+/// A path, where `""` (or `"none"`) switches the feature off.
+#[derive(Debug, Clone)]
+struct OptPath(Option<PathBuf>);
+
+impl<'de> Deserialize<'de> for OptPath {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(OptPath(optional_path(&s)))
+    }
+}
+
+/// A string that must not be empty.
+#[derive(Debug, Clone)]
+struct NonEmpty(String);
+
+impl<'de> Deserialize<'de> for NonEmpty {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.trim().is_empty() {
+            return Err(de::Error::custom("must not be empty"));
+        }
+        Ok(NonEmpty(s))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Level(log::LevelFilter);
+
+impl<'de> Deserialize<'de> for Level {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_level(&s).map(Level).map_err(de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct GidValue(Gid);
+
+impl<'de> Deserialize<'de> for GidValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Gid::parse(&s).map(GidValue).ok_or_else(|| de::Error::custom(format!("{s:?} is not a GID")))
+    }
+}
+
+/// `"auto"` (from the SA's ClassPortInfo) or a fixed duration.
+#[derive(Debug, Clone, Copy)]
+struct TimeoutValue(Option<Duration>);
+
+impl<'de> Deserialize<'de> for TimeoutValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_timeout(&s).map(TimeoutValue).map_err(de::Error::custom)
+    }
+}
+
+// ---- value parsers shared with the command line ----
+
+/// `""` and `"none"` mean "off".
+pub fn optional_path(s: &str) -> Option<PathBuf> {
+    if s.is_empty() || s == "none" {
+        None
+    } else {
+        Some(PathBuf::from(s))
+    }
+}
+
+/// Parses `"250ms"`, `"5s"`, `"2m"`, `"1h"`, `"1d"`, `"0"`, `"1.5s"`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 =
+        num.parse().map_err(|_| format!("{text:?} is not a duration (e.g. \"500ms\", \"5s\")"))?;
+    let scale = match unit.trim() {
+        "us" => 1e-6,
+        "ms" => 1e-3,
+        "s" | "" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        "d" => 86400.0,
+        other => return Err(format!("unknown time unit {other:?} in {text:?} (us, ms, s, m, h, d)")),
+    };
+    let secs = value * scale;
+    if !secs.is_finite() || secs > 1e10 {
+        return Err(format!("{text:?} is too long"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// `"auto"` or a duration.
+pub fn parse_timeout(text: &str) -> Result<Option<Duration>, String> {
+    if text == "auto" {
+        return Ok(None);
+    }
+    let d = parse_duration(text)?;
+    if d.is_zero() {
+        return Err("a fixed timeout must be above zero (or \"auto\")".into());
+    }
+    Ok(Some(d))
+}
+
+/// Parses `65536`, `"64KiB"`, `"1MiB"`, `"1GiB"`, `"64k"`, `"1M"`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: u64 = num.parse().map_err(|_| format!("{text:?} is not a size (e.g. 65536, \"64KiB\")"))?;
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "k" | "K" | "KiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        other => return Err(format!("unknown size unit {other:?} in {text:?} (KiB, MiB, GiB)")),
+    };
+    value.checked_mul(scale).ok_or_else(|| format!("{text:?} is too large"))
+}
+
+/// `error`, `warn`, `info`, `debug`, `trace` or `off`.
+pub fn parse_level(text: &str) -> Result<log::LevelFilter, String> {
+    text.parse().map_err(|_| format!("{text:?} is not a log level: error, warn, info, debug, trace, off"))
+}
+
+fn show_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+fn core_duration(d: Duration) -> localsa_core::time::Duration {
+    localsa_core::time::Duration::from_micros(d.as_micros().min(u64::MAX as u128) as u64)
+}
+
+// ---- assembling ----
+
+/// The 1-based line of byte offset `at` in `text`.
+fn line_of(text: &str, at: usize) -> usize {
+    text.as_bytes()[..at.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// The dotted key an error at `line` is about: the `[section]` above it and the key on it.
+fn key_at(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let this = lines.get(line.checked_sub(1)?)?.trim();
+    if let Some(section) = this.strip_prefix('[') {
+        return Some(section.trim_end_matches(']').trim().to_owned());
+    }
+    let key = this.split('=').next()?.trim().trim_matches('"');
+    if key.is_empty() {
+        return None;
+    }
+    let section = lines[..line - 1]
+        .iter()
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with('[') && !l.starts_with("[["))
+        .map(|l| l.trim_start_matches('[').trim_end_matches(']').trim().to_owned());
+    Some(match section {
+        Some(s) => format!("{s}.{key}"),
+        None => key.to_owned(),
+    })
+}
+
+/// The line where `section.key` is set, for errors found after parsing (two keys that
+/// contradict each other).
+fn line_of_key(text: &str, section: &str, key: &str) -> Option<usize> {
+    let mut current = String::new();
+    for (i, l) in text.lines().enumerate() {
+        let t = l.trim();
+        if t.starts_with('[') {
+            current = t.trim_start_matches('[').trim_end_matches(']').trim().to_owned();
+        } else if current == section && t.split('=').next().map(|k| k.trim().trim_matches('"')) == Some(key) {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
+    toml::from_str::<FileConfig>(text).map_err(|e| {
+        let line = e.span().map(|s| line_of(text, s.start));
+        ConfigError {
+            file: Some(path.to_owned()),
+            line,
+            key: line.and_then(|l| key_at(text, l)),
+            message: e.message().trim().to_owned(),
+        }
+    })
+}
+
+impl Settings {
+    /// Reads `config` (or the default file, if it exists), then applies `overrides`.
+    pub fn load(config: Option<&Path>, overrides: &Overrides) -> Result<Settings, ConfigError> {
+        let (path, text) = match config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| ConfigError {
+                    file: Some(p.to_owned()),
+                    line: None,
+                    key: None,
+                    message: format!("cannot read: {e}"),
+                })?;
+                (Some(p.to_owned()), text)
+            }
+            None => match std::fs::read_to_string(DEFAULT_CONFIG) {
+                Ok(text) => (Some(PathBuf::from(DEFAULT_CONFIG)), text),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, String::new()),
+                Err(e) => {
+                    return Err(ConfigError {
+                        file: Some(DEFAULT_CONFIG.into()),
+                        line: None,
+                        key: None,
+                        message: format!("cannot read: {e}"),
+                    })
+                }
+            },
+        };
+        Settings::from_text(path.as_deref(), &text, overrides)
+    }
+
+    /// Builds settings from a file's text (`path` for messages) and `overrides`.
+    pub fn from_text(path: Option<&Path>, text: &str, o: &Overrides) -> Result<Settings, ConfigError> {
+        let file = match path {
+            Some(p) => parse_file(p, text)?,
+            None => FileConfig::default(),
+        };
+        let at = |section: &str, key: &str, message: String| ConfigError {
+            file: path.map(Path::to_owned),
+            line: line_of_key(text, section, key),
+            key: Some(format!("{section}.{key}")),
+            message,
+        };
+        let mut s = Settings { source: path.map(Path::to_owned), ..Settings::default() };
+
+        let d = &file.daemon;
+        s.port = o.port.or(d.port.map(|v| v.0 as u32));
+        s.acm_socket = pick_path(o.acm_socket.as_deref(), d.acm_socket.as_ref(), s.acm_socket);
+        s.admin_socket = pick_path(o.admin_socket.as_deref(), d.admin_socket.as_ref(), s.admin_socket);
+        s.hosts_file = pick_path(o.hosts_file.as_deref(), d.hosts_file.as_ref(), s.hosts_file);
+        s.pinned_file = pick_path(o.pinned_file.as_deref(), d.pinned_file.as_ref(), s.pinned_file);
+        s.pcap = o.pcap.clone().or_else(|| d.pcap.as_ref().and_then(|p| p.0.clone()));
+        s.admin_group = o.admin_group.clone().or_else(|| d.admin_group.as_ref().map(|g| g.0.clone()));
+        s.log_level = o.log_level.or(d.log_level.map(|l| l.0)).unwrap_or(s.log_level);
+        s.port_poll_interval =
+            o.port_poll_interval.or(d.port_poll_interval.map(|v| v.0)).unwrap_or(s.port_poll_interval);
+
+        let sa = &file.sa;
+        let e = &mut s.engine;
+        let lid = o.upstream_lid.or(sa.upstream_lid.map(|v| v.0 as u16));
+        let gid = o.upstream_gid.or(sa.upstream_gid.map(|g| g.0));
+        e.upstream = match (lid, gid) {
+            (Some(_), Some(_)) => {
+                return Err(at("sa", "upstream_gid", "give upstream_lid or upstream_gid, not both".into()))
+            }
+            (Some(l), None) => Upstream::Lid(l),
+            (None, Some(g)) => Upstream::Gid(g),
+            (None, None) => Upstream::SmLid,
+        };
+        e.sa_depth = o.sa_depth.or(sa.sa_depth.map(|v| v.0 as usize)).unwrap_or(e.sa_depth);
+        e.max_retries = o.max_retries.or(sa.max_retries.map(|v| v.0 as u8)).unwrap_or(e.max_retries);
+        if let Some(t) = o.timeout.or(sa.timeout.map(|t| t.0)) {
+            e.timeout = t.map(core_duration);
+        }
+        if let Some(v) = sa.min_timeout {
+            e.min_timeout = core_duration(v.0);
+        }
+        if let Some(v) = sa.max_timeout {
+            e.max_timeout = core_duration(v.0);
+        }
+        if e.min_timeout > e.max_timeout {
+            return Err(at("sa", "min_timeout", "min_timeout is above max_timeout".into()));
+        }
+        if let Some(v) = sa.busy_backoff {
+            e.busy_backoff = core_duration(v.0);
+        }
+        if let Some(v) = o.heartbeat.or(sa.heartbeat.map(|v| v.0)) {
+            e.heartbeat = core_duration(v);
+        }
+        if let Some(p) = sa.sm_change {
+            e.sm_change = match p {
+                SmChange::Revalidate => SmChangePolicy::Revalidate,
+                SmChange::Flush => SmChangePolicy::Flush,
+            };
+        }
+        e.subscribe = if o.no_subscribe { false } else { sa.subscribe.unwrap_or(e.subscribe) };
+        e.serve_sa = o.serve_sa || sa.serve_sa.unwrap_or(false);
+        let refresh = o.bulk_refresh.or(sa.bulk_refresh.map(|v| v.0)).unwrap_or(Duration::from_secs(600));
+        e.mode = match o.mode.or(sa.mode).unwrap_or(ModeName::OnDemand) {
+            ModeName::OnDemand => Mode::OnDemand,
+            ModeName::Bulk => Mode::Bulk { refresh: core_duration(refresh) },
+        };
+
+        let c = &file.cache;
+        if let Some(v) = o.positive_lifetime.or(c.positive_lifetime.map(|v| v.0)) {
+            e.positive_lifetime = core_duration(v);
+        }
+        if let Some(v) = o.negative_lifetime.or(c.negative_lifetime.map(|v| v.0)) {
+            e.negative_lifetime = core_duration(v);
+        }
+        s.max_pinned = c.max_pinned.map(|v| v.0 as usize);
+
+        let cl = &file.clients;
+        let l = &mut s.clients;
+        l.max_clients = o.max_clients.or(cl.max_clients.map(|v| v.0 as usize)).unwrap_or(l.max_clients);
+        l.max_outstanding =
+            o.max_outstanding.or(cl.max_outstanding.map(|v| v.0 as usize)).unwrap_or(l.max_outstanding);
+        l.max_buffered = o.max_buffered.or(cl.max_buffered.map(|v| v.0 as usize)).unwrap_or(l.max_buffered);
+        l.max_line = cl.max_line.map(|v| v.0 as usize).unwrap_or(l.max_line);
+        l.partial_timeout =
+            o.partial_timeout.or(cl.partial_timeout.map(|v| v.0)).unwrap_or(l.partial_timeout);
+        l.shutdown_grace = cl.shutdown_grace.map(|v| v.0).unwrap_or(l.shutdown_grace);
+
+        // Command-line values have no line to point at, but the same limits.
+        let cli = |key: &str, message: String| ConfigError {
+            file: None,
+            line: None,
+            key: Some(key.into()),
+            message,
+        };
+        if !(1..=4096).contains(&s.engine.sa_depth) {
+            return Err(cli(
+                "--sa-depth",
+                format!("{} is out of range: expected 1 to 4096", s.engine.sa_depth),
+            ));
+        }
+        if !(1..=65535).contains(&s.clients.max_clients) {
+            return Err(cli("--max-clients", "expected 1 to 65535".into()));
+        }
+        if s.clients.max_outstanding == 0 {
+            return Err(cli("--max-outstanding", "must be at least 1".into()));
+        }
+        if s.clients.max_buffered < 4096 {
+            return Err(cli("--max-buffered", "must be at least 4096 bytes".into()));
+        }
+        if s.acm_socket.is_some() && s.acm_socket == s.admin_socket {
+            return Err(at("daemon", "admin_socket", "the ACM and admin sockets must differ".into()));
+        }
+        Ok(s)
+    }
+}
+
+fn pick_path(flag: Option<&str>, file: Option<&OptPath>, default: Option<PathBuf>) -> Option<PathBuf> {
+    match (flag, file) {
+        (Some(f), _) => optional_path(f),
+        (None, Some(p)) => p.0.clone(),
+        (None, None) => default,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Settings, ConfigError> {
+        Settings::from_text(Some(Path::new("t.toml")), text, &Overrides::default())
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let s = load("").unwrap();
+        assert_eq!(s.engine, EngineConfig::DEFAULT);
+        assert_eq!(s.clients, ClientLimits::DEFAULT);
+        assert_eq!(s.acm_socket.as_deref(), Some(Path::new(DEFAULT_ACM_SOCKET)));
+    }
+
+    #[test]
+    fn values_are_read() {
+        let s = load(
+            "[daemon]\nacm_socket = \"\"\nport = 2\n[sa]\nsa_depth = 4\nmode = \"bulk\"\n\
+             bulk_refresh = \"2m\"\ntimeout = \"250ms\"\nupstream_lid = 7\n[cache]\n\
+             negative_lifetime = \"0\"\n[clients]\nmax_buffered = \"64KiB\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.acm_socket, None);
+        assert_eq!(s.port, Some(2));
+        assert_eq!(s.engine.sa_depth, 4);
+        assert_eq!(s.engine.upstream, Upstream::Lid(7));
+        assert_eq!(s.engine.timeout, Some(localsa_core::time::Duration::from_millis(250)));
+        assert_eq!(s.engine.mode, Mode::Bulk { refresh: localsa_core::time::Duration::from_secs(120) });
+        assert_eq!(s.engine.negative_lifetime, localsa_core::time::Duration::ZERO);
+        assert_eq!(s.clients.max_buffered, 65536);
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let e = load("[sa]\nsa_depth = 4\nsa_dept = 5\n").unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+        assert_eq!(e.key.as_deref(), Some("sa.sa_dept"), "{e}");
+        assert!(e.message.contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn bad_value_names_line_and_key() {
+        let e = load("# comment\n[sa]\n\nsa_depth = 0\n").unwrap_err();
+        assert_eq!((e.line, e.key.as_deref()), (Some(4), Some("sa.sa_depth")), "{e}");
+        let e = load("[cache]\npositive_lifetime = \"5 fortnights\"\n").unwrap_err();
+        assert_eq!((e.line, e.key.as_deref()), (Some(2), Some("cache.positive_lifetime")), "{e}");
+        let e = load("[nope]\nx = 1\n").unwrap_err();
+        assert_eq!(e.line, Some(1), "{e}");
+        let e = load("[sa]\nupstream_lid = 3\nupstream_gid = \"fe80::1\"\n").unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+        let e = load("[sa]\nmode = \"sometimes\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("sa.mode"), "{e}");
+    }
+
+    #[test]
+    fn overrides_win() {
+        let o = Overrides { sa_depth: Some(9), acm_socket: Some("/tmp/a".into()), ..Default::default() };
+        let s = Settings::from_text(Some(Path::new("t")), "[sa]\nsa_depth = 3\n", &o).unwrap();
+        assert_eq!(s.engine.sa_depth, 9);
+        assert_eq!(s.acm_socket.as_deref(), Some(Path::new("/tmp/a")));
+    }
+
+    #[test]
+    fn units() {
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert_eq!(parse_size("1MiB").unwrap(), 1 << 20);
+        assert!(parse_size("-1").is_err());
+    }
+}

@@ -1,0 +1,101 @@
+//! The umad reader thread.
+//!
+//! Under the ibsim shim, `poll` on a set that contains the umad descriptor waits on that
+//! descriptor alone, and the umad descriptor cannot go into an epoll set at all (it is a fake
+//! number only the shim's `poll`/`read` know). So one thread does nothing but wait on the umad
+//! descriptor (with a short timeout, to notice shutdown), read each MAD, hand it to the engine
+//! thread over a bounded channel and wake that thread through an eventfd, which *is* in its
+//! epoll set. On a real kernel the same split costs one thread and keeps the engine thread's
+//! loop uniform.
+//!
+//! If the engine thread falls more than [`QUEUE`] MADs behind, further MADs are dropped and
+//! counted, as a full receive queue on an HCA would drop them; SA retries cover the loss.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nix::sys::eventfd::EventFd;
+
+use crate::umad::{Received, UmadPort};
+
+/// MADs queued between the threads.
+pub const QUEUE: usize = 4096;
+/// How long one wait on the umad descriptor lasts: the longest shutdown waits for this thread.
+const POLL: Duration = Duration::from_millis(50);
+
+/// The running reader.
+#[derive(Debug)]
+pub struct Reader {
+    stop: Arc<AtomicBool>,
+    dropped: Arc<AtomicU64>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Reader {
+    /// Starts the thread; MADs come out of the returned receiver, each followed by a write to
+    /// `wake`.
+    pub fn spawn(port: Arc<UmadPort>, wake: Arc<EventFd>) -> std::io::Result<(Reader, Receiver<Received>)> {
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        let stop = Arc::new(AtomicBool::new(false));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let (s, d) = (stop.clone(), dropped.clone());
+        let handle = std::thread::Builder::new()
+            .name("localsa-umad".into())
+            .spawn(move || run(&port, &tx, &wake, &s, &d))?;
+        Ok((Reader { stop, dropped, handle: Some(handle) }, rx))
+    }
+
+    /// MADs dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// The drop counter, shared with the engine thread for its statistics.
+    pub fn dropped_counter(&self) -> Arc<AtomicU64> {
+        self.dropped.clone()
+    }
+
+    /// Stops the thread and waits for it (at most about one poll interval).
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn run(port: &UmadPort, tx: &SyncSender<Received>, wake: &EventFd, stop: &AtomicBool, dropped: &AtomicU64) {
+    let mut last_error: Option<Instant> = None;
+    while !stop.load(Ordering::Relaxed) {
+        match port.recv(POLL) {
+            Ok(Some(mad)) => match tx.try_send(mad) {
+                Ok(()) => {
+                    let _ = wake.write(1);
+                }
+                Err(TrySendError::Full(_)) => {
+                    dropped.fetch_add(1, Ordering::Relaxed);
+                    let _ = wake.write(1);
+                }
+                Err(TrySendError::Disconnected(_)) => break,
+            },
+            Ok(None) => {}
+            Err(e) => {
+                // Log at most once a second; pause so that a broken device does not spin.
+                if last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(1)) {
+                    log::error!("umad receive failed error={e}");
+                    last_error = Some(Instant::now());
+                }
+                std::thread::sleep(POLL);
+            }
+        }
+    }
+}
