@@ -101,12 +101,13 @@ impl Management {
             TRAPS.len()],
     };
 
-    /// Plans the start-up: ClassPortInfo now, then the subscriptions if wanted.
-    pub(super) fn start(&mut self, now: Instant, subscribe: bool) {
+    /// Plans the start-up: ClassPortInfo now, then the subscriptions if wanted; the first
+    /// heartbeat one `heartbeat` later (not at once, which would repeat the start-up).
+    pub(super) fn start(&mut self, now: Instant, subscribe: bool, heartbeat: crate::time::Duration) {
         let txn = if subscribe { Txn::Needed { attempts: 0 } } else { Txn::Idle };
         *self = Management {
             cpi: Txn::Needed { attempts: 0 },
-            next_heartbeat: now,
+            next_heartbeat: now + heartbeat,
             subs: TRAPS.map(|trap| Subscription { trap, txn, accepted: Verdict::Unknown }),
             ..Management::EMPTY
         };

@@ -198,7 +198,7 @@ impl<
             response_time: Self::base_timeout_for(&config, None),
             ..rmpp::Config::DEFAULT
         });
-        self.mgmt.start(now, config.subscribe);
+        self.mgmt.start(now, config.subscribe, config.heartbeat);
         self.bulk.start(now, config.mode);
         self.next_tid = config.tid_seed.max(1);
         self.last_now = now;

@@ -52,11 +52,12 @@ use self::runtime::{Clock, HostEngine, Parts, Runtime, ENGINE_STACK};
 use crate::server::hosts::Hosts;
 use crate::umad::UmadPort;
 
-/// SA methods the agent receives unsolicited: Report always (trap notices), Get and GetTable
-/// when serving other nodes (replica mode).
+/// SA methods the agent receives unsolicited: Report always (trap notices); Get, GetTable and
+/// Set (subscriptions) when serving other nodes (replica mode).
 const METHOD_REPORT: u8 = 0x06;
 const METHOD_GET: u8 = 0x01;
 const METHOD_GET_TABLE: u8 = 0x12;
+const METHOD_SET: u8 = 0x02;
 
 /// Why the daemon could not run.
 #[derive(Debug)]
@@ -107,7 +108,8 @@ pub fn run(settings: Settings) -> Result<(), DaemonError> {
     let device = port::device_info(&attrs);
     let mut methods = vec![METHOD_REPORT];
     if settings.engine.serve_sa {
-        methods.extend([METHOD_GET, METHOD_GET_TABLE]);
+        // Set: leaves subscribe to traps at their replica (InformInfo).
+        methods.extend([METHOD_GET, METHOD_SET, METHOD_GET_TABLE]);
     }
     let umad = Arc::new(
         UmadPort::open(attrs.clone(), &methods, false)
