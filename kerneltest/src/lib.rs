@@ -1,18 +1,21 @@
 //! Test code for the real-kernel tier (`scripts/kernel-test`): never shipped.
 //!
 //! The tier boots Debian's kernel under qemu with soft-RoCE (`rdma_rxe`) and runs two kinds of
-//! programs against its MAD stack, over the port's own GID (MADs loop back inside rxe):
+//! programs against its MAD stack, over a port's own GID (MADs loop back inside rxe) or across
+//! a veth pair (rxe1 and rxe2):
 //!
 //! * `sa-peer`: an SA-class agent registered with `rmpp_version` 1 and no `USER_RMPP`, so the
 //!   **kernel's** `mad_rmpp.c` segments its answers and reassembles what it receives: the
 //!   reference RMPP implementation localsa must interoperate with.
 //! * `kt-run`: the driver. It runs localsa's side (the umad binding, the core's RMPP
-//!   [`Endpoint`](localsa_core::rmpp::Endpoint)) against `sa-peer` and prints one
-//!   `KTEST <name> PASS|FAIL|SKIP <detail>` line per test.
+//!   [`Endpoint`](localsa_core::rmpp::Endpoint), or the whole `localsa daemon` with its
+//!   clients: [`daemon`]) against `sa-peer` and prints one `KTEST <name> PASS|FAIL|SKIP
+//!   <detail>` line per test.
 //!
 //! Both ends generate and check the same table: record `i` of a transfer is a pure function of
 //! `(i, seed)` ([`records::record`]), so either side can check the other's bytes exactly.
 
+pub mod daemon;
 pub mod driver;
 pub mod peer;
 pub mod records;
@@ -65,4 +68,13 @@ pub fn errno_name(status: u32) -> String {
         _ => "errno",
     };
     format!("{status} ({name})")
+}
+
+/// Port 1 of the RDMA device `ca` (`rxe0` ...).
+pub fn port_of(ca: &str) -> Result<PortAttributes, String> {
+    localsa::umad::list_ports()
+        .into_iter()
+        .filter_map(Result::ok)
+        .find(|p| p.ca == ca && p.port == 1)
+        .ok_or_else(|| format!("no umad port for {ca} port 1"))
 }

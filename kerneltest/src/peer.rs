@@ -1,4 +1,4 @@
-//! Running `sa-peer` as a child process and reading its report lines.
+//! Running `sa-peer` (or the daemon) as a child process and reading its report lines.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -6,9 +6,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-/// A running `sa-peer` and every line it printed so far.
+/// A running `sa-peer` (or `localsa daemon`) and every line it printed so far.
 #[derive(Debug)]
 pub struct Peer {
+    /// What the log calls it (`sa-peer`, `daemon` ...).
+    name: &'static str,
     child: Option<Child>,
     lines: Receiver<String>,
     /// The lines read so far (stderr lines prefixed `stderr: `), with the driver's time in
@@ -30,6 +32,16 @@ fn forward(from: impl Read + Send + 'static, prefix: &'static str, to: mpsc::Sen
 impl Peer {
     /// Starts `bin` with `args`; its stdin stays open until [`Self::finish`].
     pub fn spawn(bin: &Path, args: &[String], epoch: Instant) -> Result<Peer, String> {
+        Peer::spawn_named("sa-peer", bin, args, epoch)
+    }
+
+    /// [`Self::spawn`], with the name its lines carry in a report.
+    pub fn spawn_named(
+        name: &'static str,
+        bin: &Path,
+        args: &[String],
+        epoch: Instant,
+    ) -> Result<Peer, String> {
         let mut child = Command::new(bin)
             .args(args)
             .stdin(Stdio::piped())
@@ -44,7 +56,7 @@ impl Peer {
         if let Some(err) = child.stderr.take() {
             forward(err, "stderr: ", tx);
         }
-        Ok(Peer { child: Some(child), lines: rx, log: Vec::new(), epoch })
+        Ok(Peer { name, child: Some(child), lines: rx, log: Vec::new(), epoch })
     }
 
     fn take(&mut self, line: String) {
@@ -53,24 +65,36 @@ impl Peer {
 
     /// Reads lines until one starts with `prefix` (returned) or `timeout` passes.
     pub fn wait_for(&mut self, prefix: &str, timeout: Duration) -> Result<String, String> {
+        self.wait_until(prefix, |l| l.starts_with(prefix), timeout)
+    }
+
+    /// Reads lines until `hit` accepts one (returned) or `timeout` passes; `what` names it in
+    /// the error.
+    pub fn wait_until(
+        &mut self,
+        what: &str,
+        hit: impl Fn(&str) -> bool,
+        timeout: Duration,
+    ) -> Result<String, String> {
+        let name = self.name;
         let deadline = Instant::now() + timeout;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.lines.recv_timeout(left) {
                 Ok(line) => {
-                    let hit = line.starts_with(prefix);
+                    let found = hit(&line);
                     self.take(line.clone());
-                    if hit {
+                    if found {
                         return Ok(line);
                     }
                     if line.starts_with("ERROR") {
-                        return Err(format!("sa-peer: {line}"));
+                        return Err(format!("{name}: {line}"));
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => break,
-                Err(RecvTimeoutError::Disconnected) => return Err(format!("sa-peer exited before {prefix}")),
+                Err(RecvTimeoutError::Disconnected) => return Err(format!("{name} exited before {what}")),
             }
         }
-        Err(format!("sa-peer printed no {prefix} within {} ms", timeout.as_millis()))
+        Err(format!("{name} printed no {what} within {} ms", timeout.as_millis()))
     }
 
     /// Takes the lines printed so far without waiting.
@@ -85,10 +109,30 @@ impl Peer {
         self.log.iter().find(|(_, l)| l.starts_with(prefix))
     }
 
+    /// Every line read so far that starts with `prefix`.
+    pub fn all(&self, prefix: &str) -> Vec<&str> {
+        self.log.iter().filter(|(_, l)| l.starts_with(prefix)).map(|(_, l)| l.as_str()).collect()
+    }
+
     /// Closes its stdin (a responder's signal to exit), waits up to `timeout` for it to exit
     /// (killing it after that), reads what it printed, and returns its exit code.
     pub fn finish(&mut self, timeout: Duration) -> Result<Option<i32>, String> {
+        self.stop(false, timeout)
+    }
+
+    /// Sends it SIGTERM (how the daemon is stopped), then as [`Self::finish`].
+    pub fn terminate(&mut self, timeout: Duration) -> Result<Option<i32>, String> {
+        self.stop(true, timeout)
+    }
+
+    fn stop(&mut self, sigterm: bool, timeout: Duration) -> Result<Option<i32>, String> {
+        let name = self.name;
         let Some(mut child) = self.child.take() else { return Ok(None) };
+        if sigterm {
+            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)
+                .map_err(|e| format!("cannot signal {name}: {e}"))?;
+        }
         drop(child.stdin.take());
         let deadline = Instant::now() + timeout;
         let status = loop {
@@ -98,9 +142,9 @@ impl Peer {
                 Ok(None) => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    break Err(format!("sa-peer still running after {} ms: killed", timeout.as_millis()));
+                    break Err(format!("{name} still running after {} ms: killed", timeout.as_millis()));
                 }
-                Err(e) => break Err(format!("waiting for sa-peer: {e}")),
+                Err(e) => break Err(format!("waiting for {name}: {e}")),
             }
         };
         // The readers end at EOF, which follows the exit.
@@ -116,7 +160,7 @@ impl Peer {
 
     /// The log as text, one line each, for a failing test's report.
     pub fn text(&self) -> String {
-        self.log.iter().map(|(t, l)| format!("  sa-peer@{t}ms: {l}\n")).collect()
+        self.log.iter().map(|(t, l)| format!("  {}@{t}ms: {l}\n", self.name)).collect()
     }
 }
 

@@ -7,9 +7,9 @@
 
 use localsa_core::rmpp::payload_length;
 use localsa_core::wire::{
-    request, AttributeId, Gid, MadStatus, Method, Mtu, PacketLifetime, PathRecordMask, PathRecordRepr, Rate,
-    RmppFlags, RmppHeaderRepr, RmppStatus, RmppType, SaAttribute, SaMad, SaPacket, Selector, DATA_OFFSET,
-    MAD_LEN,
+    request, AttributeId, ClassCapabilities, ClassPortInfoRepr, Gid, MadStatus, Method, Mtu, PacketLifetime,
+    PathRecordMask, PathRecordRepr, Rate, RmppFlags, RmppHeaderRepr, RmppStatus, RmppType, SaAttribute,
+    SaMad, SaPacket, SaRecord, Selector, DATA_OFFSET, MAD_LEN,
 };
 
 /// Bytes of one PathRecord.
@@ -55,6 +55,29 @@ pub fn record(index: u32, seed: u32) -> PathRecordRepr {
     }
 }
 
+/// The SGID every record of the table with `seed` carries (the "source port" of the table).
+pub fn sgid_of(seed: u32) -> Gid {
+    record(0, seed).sgid
+}
+
+/// The DGID of record `index` of the table with `seed`.
+pub fn dgid_of(index: u32, seed: u32) -> Gid {
+    record(index, seed).dgid
+}
+
+/// Which record of the table with `seed` has `dgid` as its DGID, if any.
+pub fn index_of(dgid: Gid, seed: u32) -> Option<u32> {
+    (dgid.prefix() == 0xfe80_0000_0000_0000 && dgid.guid() >> 32 == seed as u64).then_some(dgid.guid() as u32)
+}
+
+/// The 64 wire bytes of record `index` of the table with `seed`.
+pub fn record_bytes(index: u32, seed: u32) -> [u8; RECORD_LEN] {
+    let mut out = [0u8; RECORD_LEN];
+    // In range by construction (see `record`).
+    let _ = record(index, seed).encode(&mut out);
+    out
+}
+
 /// The SA data of an `n`-record answer: the records back to back (AttributeOffset 8).
 pub fn table_data(n: usize, seed: u32) -> Vec<u8> {
     let mut data = vec![0u8; n * RECORD_LEN];
@@ -94,11 +117,75 @@ pub fn as_get_request(mad: &[u8]) -> Option<SaMad> {
 
 /// The plain (single MAD, no RMPP) GetResp to `request`: record 0 of `seed`.
 pub fn get_answer(request: &SaMad, seed: u32) -> [u8; MAD_LEN] {
+    get_answer_with(request, MadStatus::OK, Some(&record(0, seed)))
+}
+
+/// What a Get(PathRecord) asks for: the DGID of its template when the mask names one.
+pub fn get_request_dgid(mad: &[u8]) -> Option<Gid> {
+    let packet = SaPacket::new_checked(mad).ok()?;
+    let mask = PathRecordMask::from_bits_retain(packet.sa_header().component_mask.get());
+    if !mask.contains(PathRecordMask::DGID) {
+        return None;
+    }
+    match packet.records().ok()?.next()? {
+        Ok(SaRecord::PathRecord(template)) => Some(template.dgid),
+        _ => None,
+    }
+}
+
+/// The GetResp an SA gives a Get(PathRecord) for a table of `n` records with `seed`: the record
+/// whose DGID the query names (its index comes back too), ERR_NO_RECORDS for a DGID outside
+/// the table, record 0 when the query names no DGID.
+pub fn get_answer_for(request: &SaMad, mad: &[u8], n: usize, seed: u32) -> ([u8; MAD_LEN], Option<u32>) {
+    match get_request_dgid(mad) {
+        None => (get_answer(request, seed), Some(0)),
+        Some(dgid) => match index_of(dgid, seed).filter(|&i| (i as usize) < n) {
+            Some(i) => (get_answer_with(request, MadStatus::OK, Some(&record(i, seed))), Some(i)),
+            // ERR_NO_RECORDS: MAD status class-specific code 3 (bits 8..14).
+            None => (get_answer_with(request, MadStatus(0x0300), None), None),
+        },
+    }
+}
+
+fn get_answer_with(request: &SaMad, status: MadStatus, rec: Option<&PathRecordRepr>) -> [u8; MAD_LEN] {
     let mut h = SaMad::new(Method::GetResp, AttributeId::PathRecord, request.header.transaction_id);
+    h.header.status = status;
     h.sa.component_mask = request.sa.component_mask;
     let mut out = [0u8; MAD_LEN];
     if let Ok(body) = h.emit(&mut out) {
-        let _ = record(0, seed).encode(body);
+        if let Some(r) = rec {
+            let _ = r.encode(body);
+        }
+    }
+    out
+}
+
+/// The RespTimeValue `sa-peer` advertises in its ClassPortInfo (OpenSM's: about 268 ms).
+pub const RESP_TIME_VALUE: u8 = 16;
+
+/// Decodes a MAD's headers if it is an SA Get(ClassPortInfo) (an SA client's heartbeat).
+pub fn as_class_port_info_get(mad: &[u8]) -> Option<SaMad> {
+    let packet = SaPacket::new_checked(mad).ok()?;
+    let headers = SaMad::parse(&packet).ok()?;
+    (headers.header.method == Method::Get && headers.header.attribute_id == AttributeId::ClassPortInfo)
+        .then_some(headers)
+}
+
+/// The SA's ClassPortInfo GetResp: base version 1, class version 2, RespTimeValue
+/// [`RESP_TIME_VALUE`], no redirection.
+pub fn class_port_info_answer(request: &SaMad) -> [u8; MAD_LEN] {
+    let mut h = SaMad::new(Method::GetResp, AttributeId::ClassPortInfo, request.header.transaction_id);
+    h.header.attribute_modifier = request.header.attribute_modifier;
+    let cpi = ClassPortInfoRepr {
+        base_version: 1,
+        class_version: 2,
+        capability_mask: ClassCapabilities::TRAP.bits(),
+        resp_time_value: RESP_TIME_VALUE,
+        ..ClassPortInfoRepr::default()
+    };
+    let mut out = [0u8; MAD_LEN];
+    if let Ok(body) = h.emit(&mut out) {
+        let _ = cpi.encode(body);
     }
     out
 }
@@ -159,6 +246,21 @@ pub struct Verified {
 /// segment's RMPP header (version 1, DATA, Active|First, SegmentNumber 1, the total
 /// PayloadLength); then the `n` records of `seed`, which must also decode.
 pub fn verify(mad: &[u8], n: usize, seed: u32, tid_low: u32) -> Result<Verified, String> {
+    verify_with(mad, n, seed, tid_low, Order::ByIndex)
+}
+
+/// How the records of an answer must be laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Record `i` in place `i` (what `sa-peer` and the tests' own sender send).
+    ByIndex,
+    /// Each of the `n` records exactly once, in any order (a replica answers in its table's
+    /// order).
+    Any,
+}
+
+/// [`verify`], with the records in the given [`Order`].
+pub fn verify_with(mad: &[u8], n: usize, seed: u32, tid_low: u32, order: Order) -> Result<Verified, String> {
     let data_len = n * RECORD_LEN;
     let want_len = DATA_OFFSET + data_len;
     if mad.len() != want_len {
@@ -200,14 +302,40 @@ pub fn verify(mad: &[u8], n: usize, seed: u32, tid_low: u32) -> Result<Verified,
         ));
     }
     let want_data = table_data(n, seed);
-    if let Some(at) = (0..data_len).find(|&i| mad[DATA_OFFSET + i] != want_data[i]) {
-        return Err(format!(
-            "data byte {at} (record {}, byte {}) is {:#04x}, expected {:#04x}",
-            at / RECORD_LEN,
-            at % RECORD_LEN,
-            mad[DATA_OFFSET + at],
-            want_data[at]
-        ));
+    match order {
+        Order::ByIndex => {
+            if let Some(at) = (0..data_len).find(|&i| mad[DATA_OFFSET + i] != want_data[i]) {
+                return Err(format!(
+                    "data byte {at} (record {}, byte {}) is {:#04x}, expected {:#04x}",
+                    at / RECORD_LEN,
+                    at % RECORD_LEN,
+                    mad[DATA_OFFSET + at],
+                    want_data[at]
+                ));
+            }
+        }
+        Order::Any => {
+            // Each record names its index in its DGID: put it in its place, then compare.
+            let mut seen = vec![false; n];
+            for (slot, got) in mad[DATA_OFFSET..].chunks_exact(RECORD_LEN).enumerate() {
+                let index = PathRecordRepr::decode(got)
+                    .ok()
+                    .and_then(|r| index_of(r.dgid, seed))
+                    .map(|i| i as usize)
+                    .filter(|&i| i < n)
+                    .ok_or_else(|| format!("record in place {slot} is no record of the table"))?;
+                if std::mem::replace(&mut seen[index], true) {
+                    return Err(format!("record {index} twice (again in place {slot})"));
+                }
+                let want = &want_data[index * RECORD_LEN..(index + 1) * RECORD_LEN];
+                if let Some(b) = (0..RECORD_LEN).find(|&b| got[b] != want[b]) {
+                    return Err(format!(
+                        "record {index} (in place {slot}) byte {b} is {:#04x}, expected {:#04x}",
+                        got[b], want[b]
+                    ));
+                }
+            }
+        }
     }
     let decoded = packet.records().map_err(|e| format!("records: {e}"))?.filter(Result::is_ok).count();
     if decoded != n {
@@ -226,6 +354,52 @@ mod tests {
         assert_ne!(table_data(5, 7), table_data(5, 8));
         let d = table_data(3, 1);
         assert_ne!(d[..64], d[64..128]);
+    }
+
+    #[test]
+    fn a_get_is_answered_with_the_record_its_dgid_names() {
+        let (n, seed) = (50, 9);
+        assert_eq!(index_of(dgid_of(17, seed), seed), Some(17));
+        assert_eq!(index_of(dgid_of(17, seed), seed + 1), None);
+        let mut mad = [0u8; MAD_LEN];
+        let template = PathRecordRepr { sgid: sgid_of(seed), dgid: dgid_of(17, seed), ..Default::default() };
+        request::path_record_query(
+            &mut mad,
+            7,
+            Method::Get,
+            &template,
+            PathRecordMask::SGID | PathRecordMask::DGID,
+        )
+        .unwrap();
+        let req = as_get_request(&mad).unwrap();
+        let (answer, index) = get_answer_for(&req, &mad, n, seed);
+        assert_eq!(index, Some(17));
+        assert_eq!(answer[DATA_OFFSET..DATA_OFFSET + RECORD_LEN], record_bytes(17, seed));
+        // Outside the table: ERR_NO_RECORDS.
+        let template = PathRecordRepr { dgid: dgid_of(n as u32, seed), ..template };
+        request::path_record_query(&mut mad, 8, Method::Get, &template, PathRecordMask::DGID).unwrap();
+        let (answer, index) = get_answer_for(&req, &mad, n, seed);
+        assert_eq!((index, &answer[4..6]), (None, &[0x03, 0x00][..]));
+    }
+
+    #[test]
+    fn any_order_accepts_a_shuffled_table_once() {
+        let req = as_table_request(&table_request(0x42, Gid::new(0xfe80 << 48, 1))).unwrap();
+        let n = 3; // one segment
+        let mut mad = kernel_rmpp_answer(&req, n, 3);
+        mad[24..36].copy_from_slice(&[1, 1, 0x07, 0, 0, 0, 0, 1, 0, 0, 0, 0]);
+        mad[32..36].copy_from_slice(&(payload_length(1, n * 64) as u32).to_be_bytes());
+        // Swap records 0 and 2.
+        let (a, b) = (DATA_OFFSET, DATA_OFFSET + 2 * RECORD_LEN);
+        for i in 0..RECORD_LEN {
+            mad.swap(a + i, b + i);
+        }
+        assert!(verify(&mad, n, 3, 0x42).is_err());
+        assert!(verify_with(&mad, n, 3, 0x42, Order::Any).is_ok());
+        // A record twice is refused.
+        let first = mad[a..a + RECORD_LEN].to_vec();
+        mad[b..b + RECORD_LEN].copy_from_slice(&first);
+        assert!(verify_with(&mad, n, 3, 0x42, Order::Any).unwrap_err().contains("twice"));
     }
 
     #[test]

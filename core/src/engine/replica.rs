@@ -126,6 +126,7 @@ impl<
             if count == 0 {
                 return false;
             }
+            self.stats.served += 1;
             self.reply_table(now, remote, None);
             return true;
         }

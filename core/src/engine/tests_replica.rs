@@ -228,6 +228,7 @@ fn bulk_through_the_replica_over_rmpp_with_loss() {
         assert!(segments >= 96, "300 records are 96 segments, plus retransmissions: {segments}");
         assert!(net.dropped > 0);
         assert_eq!(net.sa_queries_from(REPLICA), sa_before, "answered from the replica's table");
+        assert!(net.replica.stats().served >= 1, "a table answer counts as served");
         // Every path byte-exact as the SA made it.
         for d in [1u16, 150, 300] {
             match net.leaf.resolve(end, &leaf_to(d), ResolveFlags::CACHE_ONLY, 1000 + d as u64) {

@@ -3,10 +3,13 @@
 //!
 //! * `respond --records N`: answers every GetTable(PathRecord) with `N` records of `--seed`;
 //!   the kernel segments the answer and runs the RMPP sender (2 s ACK timeout, `--retries`).
-//!   A Get(PathRecord) gets a plain GetResp with record 0.
+//!   A Get(PathRecord) gets a plain GetResp: the record whose DGID the query names
+//!   (ERR_NO_RECORDS for a DGID outside the table), record 0 when it names none. A
+//!   Get(ClassPortInfo), an SA client's heartbeat, gets the SA's ClassPortInfo.
 //!   Runs until its stdin closes (or `--max-ms`), then prints `EXIT`.
-//! * `request --records-expected N`: sends one GetTable to `--gid` (default: the port's own)
-//!   and checks the answer the kernel reassembled, byte for byte. Exit status 0 when it
+//! * `request --records-expected N`: sends one GetTable (SGID `--sgid`, default the port's
+//!   own) to `--gid` (default: the port's own) and checks the answer the kernel reassembled,
+//!   byte for byte (`--any-order`: each record once, in any order). Exit status 0 when it
 //!   verifies, 1 when it does not, 2 when no answer came.
 //!
 //! Every line on stdout is a report for the driver (`READY`, `ANSWERED`, `SEND-STATUS`,
@@ -20,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use localsa::umad::UmadPort;
-use localsa_core::wire::{Gid, Method, SaPacket};
-use localsa_kerneltest::records::{self, as_table_request, kernel_rmpp_answer};
+use localsa_core::wire::{Gid, Method, PathRecordMask, SaPacket, SaRecord};
+use localsa_kerneltest::records::{self, as_table_request, kernel_rmpp_answer, Order};
 use localsa_kerneltest::trace::{Dir, Seen};
 use localsa_kerneltest::{errno_name, loopback, port};
 
@@ -75,6 +78,12 @@ enum Mode {
         /// Low 32 bits of the TransactionID.
         #[arg(long, default_value_t = 0x5a00_0001)]
         tid: u32,
+        /// The SGID the GetTable asks paths from (default: the port's own).
+        #[arg(long)]
+        sgid: Option<String>,
+        /// Accept the records in any order (each exactly once), as a replica sends its table.
+        #[arg(long)]
+        any_order: bool,
     },
 }
 
@@ -82,8 +91,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.mode {
         Mode::Respond { records, seed, retries, max_ms } => respond(cli.umad, records, seed, retries, max_ms),
-        Mode::Request { records_expected, seed, gid, lid, timeout_ms, retries, tid } => {
-            request(cli.umad, records_expected, seed, gid, lid, timeout_ms, retries, tid)
+        Mode::Request { records_expected, seed, gid, lid, timeout_ms, retries, tid, sgid, any_order } => {
+            let order = if any_order { Order::Any } else { Order::ByIndex };
+            let args =
+                RequestArgs { n: records_expected, seed, gid, lid, timeout_ms, retries, tid, sgid, order };
+            request(cli.umad, args)
         }
     };
     match result {
@@ -132,10 +144,19 @@ fn respond(umad: Option<u32>, n: usize, seed: u32, retries: u32, max_ms: u64) ->
             println!("SEND-STATUS tid={:#x} status={} at={at}ms", tid_of(&rx.mad), errno_name(rx.status));
             continue;
         }
-        if let Some(req) = records::as_get_request(&rx.mad) {
-            let answer = records::get_answer(&req, seed);
+        if let Some(req) = records::as_class_port_info_get(&rx.mad) {
+            let answer = records::class_port_info_answer(&req);
             match p.send(&rx.from, &answer, 0) {
-                Ok(()) => println!("ANSWERED-GET tid={:#x} at={at}ms", req.header.transaction_id),
+                Ok(()) => println!("ANSWERED-CPI tid={:#x} at={at}ms", req.header.transaction_id),
+                Err(e) => println!("SEND-ERROR tid={:#x} {e}", req.header.transaction_id),
+            }
+            continue;
+        }
+        if let Some(req) = records::as_get_request(&rx.mad) {
+            let (answer, index) = records::get_answer_for(&req, &rx.mad, n, seed);
+            let what = index.map_or_else(|| "no-records".to_owned(), |i| format!("index={i}"));
+            match p.send(&rx.from, &answer, 0) {
+                Ok(()) => println!("ANSWERED-GET tid={:#x} {what} at={at}ms", req.header.transaction_id),
                 Err(e) => println!("SEND-ERROR tid={:#x} {e}", req.header.transaction_id),
             }
             continue;
@@ -147,12 +168,13 @@ fn respond(umad: Option<u32>, n: usize, seed: u32, retries: u32, max_ms: u64) ->
             }
             continue;
         };
+        let sgid = table_request_sgid(&rx.mad).map_or_else(|| "none".to_owned(), |g| g.to_string());
         let answer = kernel_rmpp_answer(&req, n, seed);
         match p.send_with_retries(&rx.from, &answer, 0, retries) {
             Ok(()) => {
                 answered += 1;
                 println!(
-                    "ANSWERED tid={:#x} records={n} bytes={} retries={retries} at={at}ms",
+                    "ANSWERED tid={:#x} records={n} bytes={} retries={retries} sgid={sgid} at={at}ms",
                     req.header.transaction_id,
                     answer.len()
                 );
@@ -164,9 +186,8 @@ fn respond(umad: Option<u32>, n: usize, seed: u32, retries: u32, max_ms: u64) ->
     Ok(ExitCode::SUCCESS)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn request(
-    umad: Option<u32>,
+/// What `request` sends and expects.
+struct RequestArgs {
     n: usize,
     seed: u32,
     gid: Option<String>,
@@ -174,11 +195,33 @@ fn request(
     timeout_ms: u32,
     retries: u32,
     tid: u32,
-) -> Result<ExitCode, String> {
+    sgid: Option<String>,
+    order: Order,
+}
+
+/// The SGID a GetTable(PathRecord) asks paths from, if its mask names one.
+fn table_request_sgid(mad: &[u8]) -> Option<Gid> {
+    let packet = SaPacket::new_checked(mad).ok()?;
+    let mask = PathRecordMask::from_bits_retain(packet.sa_header().component_mask.get());
+    if !mask.contains(PathRecordMask::SGID) {
+        return None;
+    }
+    match packet.records().ok()?.next()? {
+        Ok(SaRecord::PathRecord(t)) => Some(t.sgid),
+        _ => None,
+    }
+}
+
+fn parse_gid(text: &str) -> Result<Gid, String> {
+    Gid::parse(text).ok_or_else(|| format!("not a GID: {text}"))
+}
+
+fn request(umad: Option<u32>, a: RequestArgs) -> Result<ExitCode, String> {
+    let RequestArgs { n, seed, gid, lid, timeout_ms, retries, tid, sgid, order } = a;
     let p = open(umad, &[])?;
     let mut to = loopback(p.attributes());
     if let Some(text) = gid {
-        let g = Gid::parse(&text).ok_or_else(|| format!("not a GID: {text}"))?;
+        let g = parse_gid(&text)?;
         if let Some(grh) = to.grh.as_mut() {
             grh.gid = g;
         }
@@ -186,7 +229,11 @@ fn request(
     if let Some(lid) = lid {
         to.lid = lid;
     }
-    let req = records::table_request(tid as u64, p.attributes().gid);
+    let sgid = match sgid {
+        Some(text) => parse_gid(&text)?,
+        None => p.attributes().gid,
+    };
+    let req = records::table_request(tid as u64, sgid);
     let start = Instant::now();
     p.send_with_retries(&to, &req, timeout_ms, retries).map_err(|e| e.to_string())?;
     println!("SENT tid={tid:#x} timeout={timeout_ms}ms retries={retries}");
@@ -208,7 +255,7 @@ fn request(
             continue;
         }
         println!("RECEIVED tid={:#x} len={} at={ms}ms", tid_of(&rx.mad), rx.mad.len());
-        return match records::verify(&rx.mad, n, seed, tid) {
+        return match records::verify_with(&rx.mad, n, seed, tid, order) {
             Ok(v) => {
                 println!(
                     "VERIFIED records={n} segments={} len={} rresp_time={} ms={ms}",
