@@ -97,3 +97,44 @@ macro_rules! open_enum {
         }
     };
 }
+
+/// The [`SaAttribute`](crate::wire::SaAttribute) impl shared by every attribute whose wire form
+/// is one fixed-layout `Record` that `Repr::parse` reads and `Repr::emit` writes, and the
+/// `defmt` format of that layout (printed as its repr). Expects `Record`, `Repr` and the
+/// attribute's `LEN` in scope.
+macro_rules! fixed_layout_attribute {
+    ($id:expr) => {
+        impl $crate::wire::SaAttribute for Repr {
+            const ID: $crate::wire::AttributeId = $id;
+            const LEN: usize = LEN;
+
+            fn decode(bytes: &[u8]) -> $crate::wire::Result<Self> {
+                $crate::wire::record::view::<Record>(Self::ID, bytes).map(Repr::parse)
+            }
+
+            fn encode(&self, out: &mut [u8]) -> $crate::wire::Result<usize> {
+                self.emit($crate::wire::record::view_mut::<Record>(out)?)?;
+                Ok(LEN)
+            }
+        }
+
+        #[cfg(feature = "defmt")]
+        impl defmt::Format for Record {
+            fn format(&self, f: defmt::Formatter) {
+                defmt::write!(f, "{}", Repr::parse(self))
+            }
+        }
+    };
+}
+
+/// `defmt::Format` for a bitflags type: its name and its bits in hex.
+macro_rules! defmt_bits {
+    ($ty:ident) => {
+        #[cfg(feature = "defmt")]
+        impl defmt::Format for $ty {
+            fn format(&self, f: defmt::Formatter) {
+                defmt::write!(f, "{=str}({=u64:#x})", stringify!($ty), self.bits() as u64)
+            }
+        }
+    };
+}

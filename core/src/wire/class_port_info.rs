@@ -10,7 +10,6 @@ use super::bits;
 use super::describe::{Describe, Value, Visitor};
 use super::error::Result;
 use super::gid::Gid;
-use super::record::{view, view_mut, SaAttribute};
 use crate::time::Duration;
 
 /// Length of ClassPortInfo.
@@ -54,14 +53,6 @@ pub struct Record {
     pub trap_qkey: U32,
 }
 
-/// Printed as its [`Repr`].
-#[cfg(feature = "defmt")]
-impl defmt::Format for Record {
-    fn format(&self, f: defmt::Formatter) {
-        defmt::write!(f, "{}", Repr::parse(self))
-    }
-}
-
 bitflags! {
     /// CapabilityMask bits: the generic ones (IBA 13.4.8.1) and the SA's (IBA 15.2.5.1).
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -91,12 +82,7 @@ bitflags! {
     }
 }
 
-#[cfg(feature = "defmt")]
-impl defmt::Format for ClassCapabilities {
-    fn format(&self, f: defmt::Formatter) {
-        defmt::write!(f, "ClassCapabilities({=u16:#x})", self.bits())
-    }
-}
+defmt_bits!(ClassCapabilities);
 
 /// ClassPortInfo, decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -227,19 +213,7 @@ impl Repr {
     }
 }
 
-impl SaAttribute for Repr {
-    const ID: AttributeId = AttributeId::ClassPortInfo;
-    const LEN: usize = LEN;
-
-    fn decode(bytes: &[u8]) -> Result<Self> {
-        view::<Record>(Self::ID, bytes).map(Repr::parse)
-    }
-
-    fn encode(&self, out: &mut [u8]) -> Result<usize> {
-        self.emit(view_mut::<Record>(out)?)?;
-        Ok(LEN)
-    }
-}
+fixed_layout_attribute!(AttributeId::ClassPortInfo);
 
 impl Describe for Repr {
     fn describe(&self, v: &mut dyn Visitor) {
@@ -271,6 +245,7 @@ impl Describe for Repr {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::SaAttribute;
     use proptest::prelude::*;
 
     proptest! {

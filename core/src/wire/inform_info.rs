@@ -9,7 +9,6 @@ use super::describe::{code, Describe, Value, Visitor};
 use super::error::Result;
 use super::gid::Gid;
 use super::notice::{u24_bytes, u24_get, NoticeType, Origin, ProducerType, TrapNumber};
-use super::record::{view, view_mut, SaAttribute};
 
 /// Length of InformInfo.
 pub const LEN: usize = 36;
@@ -42,14 +41,6 @@ pub struct Record {
     pub reserved2: u8,
     /// ProducerType or VendorID, 24 bits.
     pub producer_or_vendor: [u8; 3],
-}
-
-/// Printed as its [`Repr`].
-#[cfg(feature = "defmt")]
-impl defmt::Format for Record {
-    fn format(&self, f: defmt::Formatter) {
-        defmt::write!(f, "{}", Repr::parse(self))
-    }
 }
 
 /// InformInfo, decoded.
@@ -129,19 +120,7 @@ impl Repr {
     }
 }
 
-impl SaAttribute for Repr {
-    const ID: AttributeId = AttributeId::InformInfo;
-    const LEN: usize = LEN;
-
-    fn decode(bytes: &[u8]) -> Result<Self> {
-        view::<Record>(Self::ID, bytes).map(Repr::parse)
-    }
-
-    fn encode(&self, out: &mut [u8]) -> Result<usize> {
-        self.emit(view_mut::<Record>(out)?)?;
-        Ok(LEN)
-    }
-}
+fixed_layout_attribute!(AttributeId::InformInfo);
 
 impl Describe for Repr {
     fn describe(&self, v: &mut dyn Visitor) {
@@ -160,6 +139,7 @@ impl Describe for Repr {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::SaAttribute;
     use proptest::prelude::*;
 
     proptest! {

@@ -10,7 +10,6 @@ use super::describe::{code, Describe, Value, Visitor};
 use super::encoding::{join_selector_byte, split_selector_byte, Mtu, PacketLifetime, Rate, Selector};
 use super::error::Result;
 use super::gid::Gid;
-use super::record::{view, view_mut, SaAttribute};
 
 /// Length of an MCMemberRecord.
 pub const LEN: usize = 52;
@@ -45,14 +44,6 @@ pub struct Record {
     pub proxy_join: u8,
     /// Reserved.
     pub reserved: [u8; 2],
-}
-
-/// Printed as its [`Repr`].
-#[cfg(feature = "defmt")]
-impl defmt::Format for Record {
-    fn format(&self, f: defmt::Formatter) {
-        defmt::write!(f, "{}", Repr::parse(self))
-    }
 }
 
 bitflags! {
@@ -98,12 +89,7 @@ bitflags! {
     }
 }
 
-#[cfg(feature = "defmt")]
-impl defmt::Format for McMemberRecordMask {
-    fn format(&self, f: defmt::Formatter) {
-        defmt::write!(f, "McMemberRecordMask({=u64:#x})", self.bits())
-    }
-}
+defmt_bits!(McMemberRecordMask);
 
 bitflags! {
     /// JoinState bits.
@@ -120,12 +106,7 @@ bitflags! {
     }
 }
 
-#[cfg(feature = "defmt")]
-impl defmt::Format for JoinState {
-    fn format(&self, f: defmt::Formatter) {
-        defmt::write!(f, "JoinState({=u8:#x})", self.bits())
-    }
-}
+defmt_bits!(JoinState);
 
 /// An MCMemberRecord, decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -227,19 +208,7 @@ impl Repr {
     }
 }
 
-impl SaAttribute for Repr {
-    const ID: AttributeId = AttributeId::McMemberRecord;
-    const LEN: usize = LEN;
-
-    fn decode(bytes: &[u8]) -> Result<Self> {
-        view::<Record>(Self::ID, bytes).map(Repr::parse)
-    }
-
-    fn encode(&self, out: &mut [u8]) -> Result<usize> {
-        self.emit(view_mut::<Record>(out)?)?;
-        Ok(LEN)
-    }
-}
+fixed_layout_attribute!(AttributeId::McMemberRecord);
 
 impl Describe for Repr {
     fn describe(&self, v: &mut dyn Visitor) {
@@ -270,6 +239,7 @@ impl Describe for Repr {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::SaAttribute;
     use proptest::prelude::*;
 
     proptest! {

@@ -127,12 +127,7 @@ bitflags! {
     }
 }
 
-#[cfg(feature = "defmt")]
-impl defmt::Format for MultiPathRecordMask {
-    fn format(&self, f: defmt::Formatter) {
-        defmt::write!(f, "MultiPathRecordMask({=u64:#x})", self.bits())
-    }
-}
+defmt_bits!(MultiPathRecordMask);
 
 /// A MultiPathRecord request, decoded. `gids` holds the SGIDs first, then the DGIDs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -8,7 +8,6 @@ use super::attribute_id::AttributeId;
 use super::describe::{code, Describe, Value, Visitor};
 use super::error::Result;
 use super::notice::{u24_bytes, u24_get};
-use super::record::{view, view_mut, SaAttribute};
 
 /// Length of a NodeRecord (OpenSM pads it to 112 with AttributeOffset 14).
 pub const LEN: usize = 108;
@@ -97,14 +96,6 @@ pub struct Record {
     pub node_description: [u8; DESCRIPTION_LEN],
 }
 
-/// Printed as its [`Repr`].
-#[cfg(feature = "defmt")]
-impl defmt::Format for Record {
-    fn format(&self, f: defmt::Formatter) {
-        defmt::write!(f, "{}", Repr::parse(self))
-    }
-}
-
 bitflags! {
     /// NodeRecord ComponentMask bits.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -140,12 +131,7 @@ bitflags! {
     }
 }
 
-#[cfg(feature = "defmt")]
-impl defmt::Format for NodeRecordMask {
-    fn format(&self, f: defmt::Formatter) {
-        defmt::write!(f, "NodeRecordMask({=u64:#x})", self.bits())
-    }
-}
+defmt_bits!(NodeRecordMask);
 
 /// A NodeRecord, decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -235,19 +221,7 @@ impl Repr {
     }
 }
 
-impl SaAttribute for Repr {
-    const ID: AttributeId = AttributeId::NodeRecord;
-    const LEN: usize = LEN;
-
-    fn decode(bytes: &[u8]) -> Result<Self> {
-        view::<Record>(Self::ID, bytes).map(Repr::parse)
-    }
-
-    fn encode(&self, out: &mut [u8]) -> Result<usize> {
-        self.emit(view_mut::<Record>(out)?)?;
-        Ok(LEN)
-    }
-}
+fixed_layout_attribute!(AttributeId::NodeRecord);
 
 impl Describe for Repr {
     fn describe(&self, v: &mut dyn Visitor) {
@@ -271,6 +245,7 @@ impl Describe for Repr {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::SaAttribute;
     use proptest::prelude::*;
 
     proptest! {

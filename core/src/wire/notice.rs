@@ -9,7 +9,6 @@ use super::attribute_id::AttributeId;
 use super::describe::{code, Describe, Value, Visitor};
 use super::error::{Error, Result};
 use super::gid::Gid;
-use super::record::{view, view_mut, SaAttribute};
 
 /// Length of a Notice.
 pub const LEN: usize = 80;
@@ -165,14 +164,6 @@ pub struct Record {
     pub data_details: [u8; DATA_DETAILS_LEN],
     /// IssuerGID.
     pub issuer_gid: Gid,
-}
-
-/// Printed as its [`Repr`].
-#[cfg(feature = "defmt")]
-impl defmt::Format for Record {
-    fn format(&self, f: defmt::Formatter) {
-        defmt::write!(f, "{}", Repr::parse(self))
-    }
 }
 
 /// A Notice, decoded. The trap-specific view of `data_details` is [`Repr::details`].
@@ -365,19 +356,7 @@ impl Repr {
     }
 }
 
-impl SaAttribute for Repr {
-    const ID: AttributeId = AttributeId::Notice;
-    const LEN: usize = LEN;
-
-    fn decode(bytes: &[u8]) -> Result<Self> {
-        view::<Record>(Self::ID, bytes).map(Repr::parse)
-    }
-
-    fn encode(&self, out: &mut [u8]) -> Result<usize> {
-        self.emit(view_mut::<Record>(out)?)?;
-        Ok(LEN)
-    }
-}
+fixed_layout_attribute!(AttributeId::Notice);
 
 impl Describe for Repr {
     fn describe(&self, v: &mut dyn Visitor) {
@@ -415,6 +394,7 @@ impl Describe for Repr {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::SaAttribute;
     use proptest::prelude::*;
 
     fn arb_origin() -> impl Strategy<Value = Origin> {

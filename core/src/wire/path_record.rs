@@ -10,7 +10,6 @@ use super::describe::{code, Describe, Value, Visitor};
 use super::encoding::{join_selector_byte, split_selector_byte, Mtu, PacketLifetime, Rate, Selector};
 use super::error::Result;
 use super::gid::Gid;
-use super::record::{view, view_mut, SaAttribute};
 
 /// Length of a PathRecord.
 pub const LEN: usize = 64;
@@ -144,13 +143,6 @@ impl Record {
     }
 }
 
-#[cfg(feature = "defmt")]
-impl defmt::Format for Record {
-    fn format(&self, f: defmt::Formatter) {
-        defmt::write!(f, "{}", Repr::parse(self))
-    }
-}
-
 bitflags! {
     /// PathRecord ComponentMask bits: which fields of a query template the SA must match.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -204,12 +196,7 @@ bitflags! {
     }
 }
 
-#[cfg(feature = "defmt")]
-impl defmt::Format for PathRecordMask {
-    fn format(&self, f: defmt::Formatter) {
-        defmt::write!(f, "PathRecordMask({=u64:#x})", self.bits())
-    }
-}
+defmt_bits!(PathRecordMask);
 
 /// A PathRecord's fields, decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -330,19 +317,7 @@ impl Repr {
     }
 }
 
-impl SaAttribute for Repr {
-    const ID: AttributeId = AttributeId::PathRecord;
-    const LEN: usize = LEN;
-
-    fn decode(bytes: &[u8]) -> Result<Self> {
-        view::<Record>(Self::ID, bytes).map(Repr::parse)
-    }
-
-    fn encode(&self, out: &mut [u8]) -> Result<usize> {
-        self.emit(view_mut::<Record>(out)?)?;
-        Ok(LEN)
-    }
-}
+fixed_layout_attribute!(AttributeId::PathRecord);
 
 impl Describe for Repr {
     fn describe(&self, v: &mut dyn Visitor) {
@@ -376,6 +351,7 @@ impl Describe for Repr {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::SaAttribute;
     use proptest::prelude::*;
 
     pub(crate) fn arb_repr() -> impl Strategy<Value = Repr> {

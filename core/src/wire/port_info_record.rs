@@ -179,12 +179,7 @@ bitflags! {
     }
 }
 
-#[cfg(feature = "defmt")]
-impl defmt::Format for PortInfoRecordMask {
-    fn format(&self, f: defmt::Formatter) {
-        defmt::write!(f, "PortInfoRecordMask({=u64:#x})", self.bits())
-    }
-}
+defmt_bits!(PortInfoRecordMask);
 
 /// PortInfo, decoded. Sub-byte fields are plain integers of their width.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -73,12 +73,7 @@ bitflags! {
     }
 }
 
-#[cfg(feature = "defmt")]
-impl defmt::Format for RmppFlags {
-    fn format(&self, f: defmt::Formatter) {
-        defmt::write!(f, "RmppFlags({=u8:#x})", self.bits())
-    }
-}
+defmt_bits!(RmppFlags);
 
 /// The RMPP header as laid out on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]

@@ -8,7 +8,6 @@ use super::attribute_id::AttributeId;
 use super::describe::{Describe, Value, Visitor};
 use super::error::Result;
 use super::gid::Gid;
-use super::record::{view, view_mut, SaAttribute};
 
 /// Length of a ServiceRecord.
 pub const LEN: usize = 176;
@@ -41,14 +40,6 @@ pub struct Record {
     pub service_data32: [U32; 4],
     /// ServiceData64.
     pub service_data64: [U64; 2],
-}
-
-/// Printed as its [`Repr`].
-#[cfg(feature = "defmt")]
-impl defmt::Format for Record {
-    fn format(&self, f: defmt::Formatter) {
-        defmt::write!(f, "{}", Repr::parse(self))
-    }
 }
 
 bitflags! {
@@ -91,12 +82,7 @@ impl ServiceRecordMask {
     }
 }
 
-#[cfg(feature = "defmt")]
-impl defmt::Format for ServiceRecordMask {
-    fn format(&self, f: defmt::Formatter) {
-        defmt::write!(f, "ServiceRecordMask({=u64:#x})", self.bits())
-    }
-}
+defmt_bits!(ServiceRecordMask);
 
 /// A ServiceRecord, decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -147,8 +133,8 @@ impl Repr {
         }
     }
 
-    /// Writes the record.
-    pub fn emit(&self, r: &mut Record) {
+    /// Writes the record (every bit pattern of every field fits: it cannot fail).
+    pub fn emit(&self, r: &mut Record) -> Result<()> {
         *r = Record {
             service_id: U64::new(self.service_id),
             service_gid: self.service_gid,
@@ -162,22 +148,11 @@ impl Repr {
             service_data32: self.service_data32.map(U32::new),
             service_data64: self.service_data64.map(U64::new),
         };
+        Ok(())
     }
 }
 
-impl SaAttribute for Repr {
-    const ID: AttributeId = AttributeId::ServiceRecord;
-    const LEN: usize = LEN;
-
-    fn decode(bytes: &[u8]) -> Result<Self> {
-        view::<Record>(Self::ID, bytes).map(Repr::parse)
-    }
-
-    fn encode(&self, out: &mut [u8]) -> Result<usize> {
-        self.emit(view_mut::<Record>(out)?);
-        Ok(LEN)
-    }
-}
+fixed_layout_attribute!(AttributeId::ServiceRecord);
 
 impl Describe for Repr {
     fn describe(&self, v: &mut dyn Visitor) {
@@ -203,6 +178,7 @@ impl Describe for Repr {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::SaAttribute;
     use proptest::prelude::*;
 
     proptest! {
