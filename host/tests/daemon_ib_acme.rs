@@ -107,10 +107,16 @@ fn ib_acme_against_the_daemon() {
     let sa9 = saquery_path(fabric, "H0003", &["--slid", &h3.lid.to_string(), "--dlid", &h9.lid.to_string()]);
     assert_acme_matches(&acme_path(&out), &sa9, "-f l without -s");
 
-    // -v: resolve, then ask again with QUERY_SA and compare.
+    // -v: resolve, then ask again with QUERY_SA and compare. The second request bypasses the
+    // cache: two SA queries (the miss, then the verification), no cache answer.
+    let before = daemon.stats();
     let (rc, out) = acme(&sock, &["-f", "l", "-s", &h3.lid.to_string(), "-d", &h11.lid.to_string(), "-v"]);
     assert_eq!(rc, 0, "{out}");
     assert!(out.contains("SA verification: success"), "{out}");
+    let after = daemon.stats();
+    let delta = |k: &str| after["engine"][k].as_u64().unwrap() - before["engine"][k].as_u64().unwrap();
+    assert_eq!(delta("sa_queries"), 2, "-v asks the SA twice: {after}");
+    assert_eq!(delta("cache_answers"), 0, "QUERY_SA never answers from the cache: {after}");
     let sa11 =
         saquery_path(fabric, "H0003", &["--slid", &h3.lid.to_string(), "--dlid", &h11.lid.to_string()]);
     assert_acme_matches(&acme_path(&out), &sa11, "-v");

@@ -1,7 +1,7 @@
 //! The daemon's settings: a TOML file (default `/etc/localsa/localsa.toml`), command-line
 //! overrides on top, defaults for the rest, everything validated before anything starts.
 //!
-//! Every key is documented in `contrib/localsa.toml` and `docs/configuration.md`. Values are
+//! Every key is documented in `contrib/localsa.toml` and `docs/daemon.md`. Values are
 //! checked while the file is parsed, so an error names the line and the key
 //! (`config /etc/localsa/localsa.toml line 12: key sa.sa_depth: ...`), and an unknown key or
 //! section is an error too: a misspelt option silently falling back to its default is the kind

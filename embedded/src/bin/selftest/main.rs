@@ -1,5 +1,5 @@
-//! localsa-core on an emulated Cortex-M3 (QEMU `mps2-an385`; README.md says why not the
-//! 64 KiB `lm3s6965evb`).
+//! localsa-core on an emulated Cortex-M3 (QEMU `lm3s6965evb`: 256 KiB flash, 64 KiB RAM, the
+//! board the footprint budget is for).
 //!
 //! A self-test in the shape of a firmware: the engine lives in a `static` with the capacities a
 //! small firmware would give it ([`FwEngine`]); a scripted SA runs in the same image and
