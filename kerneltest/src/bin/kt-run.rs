@@ -660,6 +660,39 @@ fn k2l_kernel_abort(ctx: &Ctx) -> Result<String, String> {
     ))
 }
 
+/// 4c: our receiver gives up mid-transfer (ABORT Unspecified after the first segment): the
+/// kernel sender must stop, neither resending nor going on with the window.
+fn k2l_localsa_abort(ctx: &Ctx) -> Result<String, String> {
+    let (n, seed) = (200, 4009);
+    let mut peer = ctx.responder(n, seed, 2)?;
+    let mut drv = Receiving::open(&ctx.attrs, &[], config())?;
+    drv.hooks.hold_control = Hold::Always;
+    let tid = next_tid();
+    drv.send_plain(&ctx.to, &records::table_request(tid as u64, ctx.attrs.gid), REQUEST_TIMEOUT_MS)?;
+    let fail = |why: String, drv: &Receiving, peer: &Peer| with_context(why, Some(drv), Some(peer));
+    let first_data = |d: &Receiving| d.trace.by(Dir::In).find(|s| s.is_data() && s.seg == 1).copied();
+    drv.wait_until(Duration::from_secs(10), |d| first_data(d).is_some())?;
+    let Some(first) = first_data(&drv) else { return Err(fail("no first segment".into(), &drv, &peer)) };
+    let data = SaMad::new(Method::GetTableResp, AttributeId::PathRecord, first.tid);
+    let mut abort = [0u8; MAD_LEN];
+    request::rmpp_abort(&mut abort, &data, RmppStatus::Unspecified).map_err(|e| e.to_string())?;
+    drv.send_plain(&ctx.to, &abort, 0)?;
+    let sent_ms = drv.ms();
+    // The kernel's ACK wait is 2 s: 5 s covers two resends had it ignored the ABORT.
+    drv.idle(Duration::from_millis(5000))?;
+    let late: Vec<String> =
+        drv.trace.by(Dir::In).filter(|s| s.at_ms > sent_ms).map(|s| s.to_string()).collect();
+    ensure(late.is_empty(), || fail(format!("after our ABORT the kernel sent {late:?}"), &drv, &peer))?;
+    let data_in = drv.trace.by(Dir::In).filter(|s| s.is_data()).count();
+    drop(drv);
+    peer.finish(Duration::from_secs(5))?;
+    let peer_saw = peer.find("SEND-").map(|(_, l)| l.clone()).unwrap_or_else(|| "nothing".into());
+    Ok(format!(
+        "{data_in} DATA segment(s) in (window withheld), ABORT Unspecified sent at {sent_ms} ms; the kernel \
+         sent nothing more in 5 s (no resend, no further window); sa-peer was told: {peer_saw}"
+    ))
+}
+
 /// 4c: the kernel receiver ABORTs a DATA segment with an illegal RMPPStatus; our sender
 /// reports the peer's ABORT.
 fn l2k_kernel_abort(ctx: &Ctx) -> Result<String, String> {
@@ -1207,13 +1240,20 @@ fn tests() -> Vec<Test> {
         ("fault-l2k-ack-lost", l2k_ack_lost),
         ("fault-k2l-stop", k2l_stop),
         ("fault-k2l-kernel-abort", k2l_kernel_abort),
+        ("fault-k2l-localsa-abort", k2l_localsa_abort),
         ("fault-l2k-kernel-abort", l2k_kernel_abort),
         ("fault-l2k-localsa-abort", l2k_localsa_abort),
         ("daemon-resolve", daemon_resolve),
         ("daemon-acm", daemon_acm),
+        ("daemon-bulk-1", |c| daemon_bulk(c, 1)),
+        ("daemon-bulk-3", |c| daemon_bulk(c, 3)),
+        ("daemon-bulk-4", |c| daemon_bulk(c, 4)),
         ("daemon-bulk-200", |c| daemon_bulk(c, 200)),
         ("daemon-bulk-1000", |c| daemon_bulk(c, 1000)),
+        ("daemon-replica-1", |c| daemon_replica(c, 1)),
+        ("daemon-replica-3", |c| daemon_replica(c, 3)),
         ("daemon-replica-4", |c| daemon_replica(c, 4)),
+        ("daemon-replica-200", |c| daemon_replica(c, 200)),
         ("daemon-replica-1000", |c| daemon_replica(c, 1000)),
         ("daemon-replica-tree", daemon_replica_tree),
     ]
