@@ -84,7 +84,10 @@ fn ib_acme_against_the_daemon() {
     let dir = private_dir("ib-acme");
     std::fs::write(
         dir.join("hosts"),
-        format!("node3 {}\n10.0.0.3 {}\nnode5 {}\n10.0.0.5 {}\n", h3.gid, h3.gid, h5.gid, h5.gid),
+        format!(
+            "node3 {}\n10.0.0.3 {}\nfd00::3 {}\nnode5 {}\n10.0.0.5 {}\nfd00::5 {}\n",
+            h3.gid, h3.gid, h3.gid, h5.gid, h5.gid, h5.gid
+        ),
     )
     .unwrap();
     let pcap = dir.join("mads.pcap");
@@ -142,6 +145,9 @@ fn ib_acme_against_the_daemon() {
     let (rc, out) = acme(&sock, &["-f", "i", "-d", "10.0.0.5", "-s", "10.0.0.3"]);
     assert_eq!(rc, 0, "{out}");
     assert_acme_matches(&acme_path(&out), &sa5, "-f i");
+    let (rc, out) = acme(&sock, &["-f", "i", "-d", "fd00::5", "-s", "fd00::3"]);
+    assert_eq!(rc, 0, "{out}");
+    assert_acme_matches(&acme_path(&out), &sa5, "-f i (IPv6)");
     let (rc, out) = acme(&sock, &["-f", "n", "-d", "nosuchhost"]);
     assert_ne!(rc, 0, "{out}");
 
@@ -159,7 +165,7 @@ fn ib_acme_against_the_daemon() {
     assert_eq!(counter("No Data"), 1, "the one -c miss");
     assert_eq!(counter("Error Count"), 1, "the unknown host name");
     assert!(counter("Route Cache Count") >= 1, "{out}");
-    assert_eq!(counter("Addr Cache Count"), 3, "node5, 10.0.0.5 and the source 10.0.0.3");
+    assert_eq!(counter("Addr Cache Count"), 5, "node5, 10.0.0.5, fd00::5 and the sources 10.0.0.3, fd00::3");
 
     // -e: the one endpoint, the local port, with its names from the hosts file.
     let (rc, out) = acme(&sock, &["-e"]);
