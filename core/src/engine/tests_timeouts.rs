@@ -76,7 +76,7 @@ fn assert_schedule(e: &mut TestEngine, t1: Instant, timeouts: &[u64]) {
         assert_eq!(q.len(), 1, "attempt {k} at {at:?}");
         assert_eq!(q[0].1, Some(micros(wait)), "attempt {k}'s timeout");
         tids.push(q[0].0);
-        at = at + micros(wait);
+        at += micros(wait);
         if k + 1 < timeouts.len() {
             assert_eq!(e.poll_at(), Some(at), "next timer: attempt {}", k + 1);
         }
