@@ -188,29 +188,10 @@ mod tests {
 
     #[test]
     fn every_flag_with_a_value_parses() {
-        let a = daemon_args(&[
-            "--sa-depth",
-            "2",
-            "--max-retries",
-            "1",
-            "--heartbeat",
-            "5s",
-            "--bulk-refresh",
-            "1m",
-            "--positive-lifetime",
-            "0s",
-            "--negative-lifetime",
-            "1s",
-            "--max-buffered",
-            "1MiB",
-            "--partial-timeout",
-            "2s",
-            "--port-poll-interval",
-            "1s",
-            "--mode",
-            "bulk",
-        ])
-        .unwrap();
+        let flags = "--sa-depth 2 --max-retries 1 --heartbeat 5s --bulk-refresh 1m --positive-lifetime 0s \
+                     --negative-lifetime 1s --max-buffered 1MiB --partial-timeout 2s --port-poll-interval 1s \
+                     --mode bulk";
+        let a = daemon_args(&flags.split_whitespace().collect::<Vec<_>>()).unwrap();
         let o = a.overrides();
         assert_eq!((o.sa_depth, o.max_retries), (Some(2), Some(1)));
         assert_eq!(o.heartbeat, Some(Duration::from_secs(5)));
