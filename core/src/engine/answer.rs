@@ -53,7 +53,12 @@ impl<
     }
 
     fn settle(&mut self, now: Instant, s: usize, d: Digest) {
-        self.mgmt.reachable_again(now, &mut self.events, &mut self.stats);
+        if self.mgmt.reachable_again(now, &mut self.events, &mut self.stats) {
+            // The SA went quiet and answers again, this time to a query before the heartbeat:
+            // as when its ClassPortInfo answers again, it may be a new SM that knows nothing
+            // of our subscriptions.
+            self.sm_changed(now);
+        }
         match d {
             Digest::Busy => {
                 let Some(p) = self.pending.get_mut(s) else { return };

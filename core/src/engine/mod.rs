@@ -59,7 +59,11 @@ mod waiters;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_coherence;
+#[cfg(test)]
 mod tests_replica;
+#[cfg(test)]
+mod tests_timeouts;
 
 pub use config::{Config, Mode, SmChangePolicy, Upstream};
 use event::Notice;

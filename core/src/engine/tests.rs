@@ -58,6 +58,8 @@ pub(super) struct ScriptedSa {
     /// Every MAD received, decoded headers.
     pub(super) seen: Vec<SaMad>,
     pub(super) report_resps: usize,
+    /// The RespTimeValue its ClassPortInfo advertises (16, as OpenSM's does, unless a test changes it).
+    pub(super) resp_time_value: u8,
     pub(super) rmpp: Sender<2, { 56 + 64 * 1100 }>,
 }
 
@@ -70,6 +72,7 @@ impl ScriptedSa {
             pr_queries: 0,
             seen: Vec::new(),
             report_resps: 0,
+            resp_time_value: 16,
             rmpp: Sender::new(crate::rmpp::Config {
                 response_time: Duration::from_millis(50),
                 ..crate::rmpp::Config::DEFAULT
@@ -127,7 +130,7 @@ impl ScriptedSa {
                 let cpi = crate::wire::ClassPortInfoRepr {
                     base_version: 1,
                     class_version: 2,
-                    resp_time_value: 16,
+                    resp_time_value: self.resp_time_value,
                     ..Default::default()
                 };
                 let mut b = [0u8; 72];
@@ -196,13 +199,18 @@ impl ScriptedSa {
     }
 
     pub(super) fn report(&self, trap: TrapNumber, about: Gid, tid: u64) -> Vec<u8> {
+        self.report_details(trap, TrapDetails::Gid(about), tid)
+    }
+
+    /// A Report(Notice) of generic trap `trap` with these data details.
+    pub(super) fn report_details(&self, trap: TrapNumber, details: TrapDetails, tid: u64) -> Vec<u8> {
         let notice = NoticeRepr {
             notice_type: NoticeType::SubnetManagement,
             origin: Origin::Generic { trap_number: trap, producer_type: ProducerType::ClassManager },
             issuer_lid: SA_LID,
             toggle: false,
             count: 1,
-            data_details: TrapDetails::Gid(about).emit(),
+            data_details: details.emit(),
             issuer_gid: gid(SA_LID),
         };
         let mad = SaMad::new(Method::Report, AttributeId::Notice, tid);
@@ -227,6 +235,8 @@ pub(super) fn pump(e: &mut TestEngine, sa: &mut ScriptedSa, now: Instant) {
             moved = true;
             e.handle_mad(now, MadAddress::gsi(SA_LID, 0), &buf[..len]);
         }
+        // Finished sends free the SA's slots for the next table answer.
+        while sa.rmpp.poll_event().is_some() {}
         if !moved {
             return;
         }
@@ -266,7 +276,7 @@ pub(super) fn to(dlid: u16) -> Query {
     Query::between_gids(gid(ME), gid(dlid)).with_reversible().with_numb_path(1)
 }
 
-fn started() -> (Box<TestEngine>, ScriptedSa, Instant) {
+pub(super) fn started() -> (Box<TestEngine>, ScriptedSa, Instant) {
     let now = Instant::from_secs_for_test(10);
     let mut e = Box::new(TestEngine::new(now, config(), port()));
     let mut sa = ScriptedSa::new(64);

@@ -66,8 +66,8 @@ pub struct DaemonArgs {
     #[arg(long, value_name = "N")]
     pub max_retries: Option<u8>,
     /// Per-attempt SA timeout, or `auto` (from the SA's ClassPortInfo).
-    #[arg(long, value_parser = parse_timeout, value_name = "DURATION|auto")]
-    pub timeout: Option<Option<Duration>>,
+    #[arg(long, value_parser = parse_timeout_arg, value_name = "DURATION|auto")]
+    pub timeout: Option<TimeoutArg>,
     /// How long a path from the SA stays cached (0: until invalidated).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub positive_lifetime: Option<Duration>,
@@ -92,6 +92,16 @@ pub struct DaemonArgs {
     /// How often the port's sysfs attributes are read again.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub port_poll_interval: Option<Duration>,
+}
+
+/// `--timeout`'s value: a duration, or `None` for `auto`. A type of its own because clap reads
+/// a field of type `Option<Option<T>>` as a flag whose value may be left out, and then finds a
+/// `T` where it expects an `Option<T>` (a panic on every `--timeout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeoutArg(pub Option<Duration>);
+
+fn parse_timeout_arg(s: &str) -> Result<TimeoutArg, String> {
+    parse_timeout(s).map(TimeoutArg)
 }
 
 fn parse_mode(s: &str) -> Result<ModeName, String> {
@@ -125,7 +135,7 @@ impl DaemonArgs {
             serve_sa: self.serve_sa,
             no_subscribe: self.no_subscribe,
             max_retries: self.max_retries,
-            timeout: self.timeout,
+            timeout: self.timeout.map(|t| t.0),
             positive_lifetime: self.positive_lifetime,
             negative_lifetime: self.negative_lifetime,
             heartbeat: self.heartbeat,
@@ -148,4 +158,43 @@ pub fn run(args: &DaemonArgs) -> Result<String, CliError> {
         DaemonError::Os(m) => CliError::Os(m),
     })?;
     Ok(String::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn daemon_args(args: &[&str]) -> Result<Box<DaemonArgs>, clap::Error> {
+        let cli = Cli::try_parse_from(["localsa", "daemon"].iter().chain(args))?;
+        match cli.command {
+            Command::Daemon(a) => Ok(a),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn timeout_flag_parses_durations_and_auto() {
+        let a = daemon_args(&["--timeout", "250ms"]).unwrap();
+        assert_eq!(a.overrides().timeout, Some(Some(Duration::from_millis(250))));
+        let a = daemon_args(&["--timeout", "auto"]).unwrap();
+        assert_eq!(a.overrides().timeout, Some(None));
+        assert_eq!(daemon_args(&[]).unwrap().overrides().timeout, None);
+        assert!(daemon_args(&["--timeout", "0s"]).is_err());
+        assert!(daemon_args(&["--timeout"]).is_err(), "the value is required");
+    }
+
+    #[test]
+    fn every_flag_with_a_value_parses() {
+        let flags = "--sa-depth 2 --max-retries 1 --heartbeat 5s --bulk-refresh 1m --positive-lifetime 0s \
+                     --negative-lifetime 1s --max-buffered 1MiB --partial-timeout 2s --port-poll-interval 1s \
+                     --mode bulk";
+        let a = daemon_args(&flags.split_whitespace().collect::<Vec<_>>()).unwrap();
+        let o = a.overrides();
+        assert_eq!((o.sa_depth, o.max_retries), (Some(2), Some(1)));
+        assert_eq!(o.heartbeat, Some(Duration::from_secs(5)));
+        assert_eq!(o.max_buffered, Some(1 << 20));
+    }
 }

@@ -7,6 +7,7 @@ pub mod hex;
 pub mod output;
 pub mod ports;
 pub mod query;
+pub mod reregister;
 pub mod resolve;
 pub mod stats;
 pub mod table;
@@ -45,6 +46,8 @@ pub enum Command {
     Del(table::DelArgs),
     /// Print the daemon's events (invalidations, SM changes, subscriptions) as they happen.
     Events(stats::EventsArgs),
+    /// Re-subscribe to traps and revalidate the cache, as after an SM's ClientReregister.
+    Reregister(reregister::ReregisterArgs),
     /// Print every header and attribute field of an SA MAD (hex or raw; file or stdin).
     Decode(decode::DecodeArgs),
     /// List the local InfiniBand ports (from sysfs).
@@ -144,6 +147,7 @@ pub fn main() -> ExitCode {
         Command::Add(args) => table::add(args),
         Command::Del(args) => table::del(args),
         Command::Events(args) => stats::events(args),
+        Command::Reregister(args) => reregister::run(args),
         Command::Decode(args) => decode::run(args),
         Command::Ports(args) => ports::run(args),
         Command::Query(args) => query::run(args),

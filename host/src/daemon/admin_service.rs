@@ -124,6 +124,7 @@ impl Runtime<'_> {
                 }
                 self.reply_ok(slot, id, json!({"events": "subscribed"}));
             }
+            Request::Reregister(_) => self.op_reregister(slot, id),
             Request::Ports(_) => {
                 let mut port = serde_json::to_value(&self.attrs).unwrap_or(Value::Null);
                 if let Value::Object(m) = &mut port {
@@ -230,6 +231,19 @@ impl Runtime<'_> {
         );
         self.broadcast(&json!({"event": "flushed", "target": what, "removed": removed, "pinned": p.pinned}));
         self.reply_ok(slot, id, json!({"removed": removed, "persisted": persisted}));
+    }
+
+    /// What a PortInfo ClientReregister from the SM calls for, on an administrator's word: the
+    /// kernel reports that as a verbs async event, which a daemon holding only a umad port
+    /// never sees, so a failover script or a person tells it instead. The engine's
+    /// `sm_changed` event follows.
+    fn op_reregister(&mut self, slot: usize, id: Value) {
+        let now = self.now();
+        self.engine.client_reregister(now);
+        let uid = self.clients.get(slot).and_then(|c| c.cred).map(|c| c.uid());
+        log::info!("client reregister requested uid={}", uid.unwrap_or(0));
+        let sm_changes = self.engine.stats().sm_changes;
+        self.reply_ok(slot, id, json!({"sm_changes": sm_changes}));
     }
 
     fn stats_json(&self) -> Value {

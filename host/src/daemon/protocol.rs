@@ -41,6 +41,9 @@ pub enum Request {
     Events(Empty),
     /// The local port.
     Ports(Empty),
+    /// Act as on a PortInfo ClientReregister from the SM: re-subscribe to traps and treat the
+    /// SM as new (needs privilege).
+    Reregister(Empty),
 }
 
 impl Request {
@@ -55,12 +58,20 @@ impl Request {
             Request::Stats(_) => "stats",
             Request::Events(_) => "events",
             Request::Ports(_) => "ports",
+            Request::Reregister(_) => "reregister",
         }
     }
 
     /// Whether the operation changes the daemon's state or watches it (root or the admin group).
     pub fn needs_privilege(&self) -> bool {
-        matches!(self, Request::Add(_) | Request::Del(_) | Request::Flush(_) | Request::Events(_))
+        matches!(
+            self,
+            Request::Add(_)
+                | Request::Del(_)
+                | Request::Flush(_)
+                | Request::Events(_)
+                | Request::Reregister(_)
+        )
     }
 }
 
@@ -697,6 +708,20 @@ mod tests {
         assert!(req(r#"{"op":"stats","x":1}"#).is_err());
         assert!(req(r#"{"op":"launch"}"#).is_err());
         assert!(req(r#"{"op":"resolve","dlid":70000}"#).is_err());
+    }
+
+    #[test]
+    fn reregister_decodes_and_needs_privilege() {
+        let r = req(r#"{"op":"reregister"}"#).unwrap();
+        assert_eq!(r, Request::Reregister(Empty {}));
+        assert_eq!(r.op(), "reregister");
+        assert!(r.needs_privilege());
+        assert!(req(r#"{"op":"reregister","flush":true}"#).is_err(), "no parameters");
+        assert!(req(r#"{"op":"re_register"}"#).is_err());
+        // What the CLI sends is what the daemon decodes.
+        let line = serde_json::to_string(&Request::Reregister(Empty {})).unwrap();
+        assert_eq!(line, r#"{"op":"reregister"}"#);
+        assert!(!Request::Stats(Empty {}).needs_privilege());
     }
 
     #[test]
