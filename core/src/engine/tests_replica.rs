@@ -276,3 +276,26 @@ fn reports_are_relayed_to_subscribed_leaves() {
         );
     });
 }
+
+#[test]
+fn a_possibly_cut_answer_is_passed_on_as_one_not_as_a_complete_table() {
+    big_stack(|| {
+        let now = Instant::from_millis(10_000);
+        let mut net = Net::new(now, Mode::Bulk { refresh: Duration::from_secs(3600) }, 50);
+        // The SA answers GetTable in one MAD without RMPP (OpenSM on ibsim); the replica has
+        // nothing cached, so it proxies the leaf's bulk GetTable.
+        net.sa.rmpp_tables = false;
+        let end = net.run(now, now + Duration::from_secs(2));
+        assert_eq!(net.replica.stats().possibly_cut, 1, "{:?}", net.replica.stats());
+        let ev = events(&mut net.leaf);
+        assert!(ev.contains(&Event::BulkFetched { records: 3, complete: false }), "{ev:?}");
+        assert_eq!(net.leaf.stats().possibly_cut, 1);
+        let relayed =
+            net.wire.iter().filter(|(f, t, h)| *f == REPLICA && *t == LEAF && h.rmpp.is_active()).count();
+        assert_eq!(relayed, 0, "one plain MAD, no RMPP transfer");
+        // Destinations past the cut resolve per destination, through the replica.
+        assert_eq!(net.leaf.resolve(end, &leaf_to(40), ResolveFlags::empty(), 1), Resolve::Pending);
+        net.run(end, end + Duration::from_millis(100));
+        assert_eq!(resolved(&events(&mut net.leaf))[0].1.as_ref().unwrap().records[0].dlid.get(), 40);
+    });
+}
