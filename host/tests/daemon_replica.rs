@@ -14,7 +14,10 @@
 //!    segments equals it too. The simulator garbles bytes 224..256 of every MAD it delivers, so
 //!    records there are not checked here; the same exchange with full payloads compared byte
 //!    for byte, under 20% loss, is `bulk_through_the_replica_over_rmpp_with_loss` in
-//!    `core/src/engine/tests_replica.rs`.
+//!    `core/src/engine/tests_replica.rs`. The restarted leaf then resolves every destination
+//!    without a single PathRecord query reaching OpenSM.
+//! 4. The same restart without the replica (bulk against OpenSM, then on demand): OpenSM gets
+//!    a query for nearly every destination. `docs/replica.md` quotes both counts.
 
 mod daemon_support;
 
@@ -64,6 +67,11 @@ fn forwards(log: &str) -> Vec<(Option<u32>, u32, u16)> {
         }
     }
     out
+}
+
+/// The PathRecord MADs ibsim delivered to `client` (OpenSM): their senders.
+fn pr_to(routed: &[(Option<u32>, u32, u16)], client: u32) -> Vec<Option<u32>> {
+    routed.iter().filter(|(_, to, attr)| *to == client && *attr == 0x35).map(|(from, _, _)| *from).collect()
 }
 
 fn path_json(bytes: &[u8]) -> Value {
@@ -242,14 +250,44 @@ fn replica_serves_a_leaf_get_and_a_220_record_rmpp_table_under_loss() {
     eprintln!("integrity: {records} records as sent = the replica's table; {intact} received intact = the leaf's table, {garbled} crossed byte 224");
     assert!(intact >= 100, "{intact}");
 
-    // OpenSM saw nothing of the bulk fetch.
+    // After the fetch the leaf answers every destination without OpenSM: from its cache, or
+    // (for a record the simulator garbled) from the replica's table.
+    fabric.verbose(2).unwrap();
+    let answers = parallel(&dests, 8, |lid| leaf.resolve(&format!(r#""dlid":{lid}"#)));
+    assert!(
+        answers.iter().zip(&dests).all(|(v, l)| v["ok"] == true && v["paths"][0]["dlid"] == *l),
+        "{answers:?}"
+    );
     fabric.console("# sync").unwrap();
-    let routed = forwards(&fabric.ibsim_log_since(mark).unwrap());
-    let to_sm = routed.iter().filter(|(_, to, attr)| *to == sm_client && *attr == 0x35).count();
-    assert_eq!(to_sm, 0, "no PathRecord MAD reached OpenSM during the bulk fetch");
+    let with_replica = pr_to(&forwards(&fabric.ibsim_log_since(mark).unwrap()), sm_client).len();
+    fabric.verbose(0).unwrap();
+    assert_eq!(with_replica, 0, "no PathRecord MAD reached OpenSM for the restarted leaf");
+    leaf.stop();
+
+    // 4. The same restart without the replica: bulk against OpenSM (one cut answer), then
+    //    every destination on demand.
+    let mark4 = fabric.log_mark();
+    fabric.verbose(2).unwrap();
+    let direct = Daemon::start(fabric, "H0003", &dir_l, &format!("{FAST}mode = \"bulk\"\n"), &[]);
+    direct.wait_engine("bulk fetch", Duration::from_secs(20), |e| e["bulk_fetches"].as_u64() >= Some(1));
+    let answers = parallel(&dests, 8, |lid| direct.resolve(&format!(r#""dlid":{lid}"#)));
+    assert!(answers.iter().all(|v| v["ok"] == true), "{answers:?}");
+    fabric.console("# sync").unwrap();
+    let without = pr_to(&forwards(&fabric.ibsim_log_since(mark4).unwrap()), sm_client);
+    fabric.verbose(0).unwrap();
+    let de = direct.engine();
+    eprintln!(
+        "a leaf restarted in bulk mode, then resolving all {} destinations: OpenSM received {with_replica} PathRecord queries through the replica, {} without it (possibly_cut {}, sa_queries {})",
+        dests.len(),
+        without.len(),
+        de["possibly_cut"],
+        de["sa_queries"]
+    );
+    assert_eq!(without.len() as u64, de["sa_queries"].as_u64().unwrap(), "{de}");
+    assert!(without.len() > dests.len() - 3, "{}", without.len());
+    direct.stop();
     eprintln!("replica test: {:.2?}", t0.elapsed());
 
-    leaf.stop();
     replica.stop();
     let _ = std::fs::remove_dir_all(&dir_r);
     let _ = std::fs::remove_dir_all(&dir_l);
