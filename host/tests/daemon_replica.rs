@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use daemon_support::{parallel, private_dir, Daemon, Net};
 use localsa::daemon::protocol::PathJson;
 use localsa_core::wire::{PathRecordRepr, SaAttribute};
-use localsa_testbed::{CapturedMad, OpenSmOptions, Topology};
+use localsa_testbed::{CapturedMad, OpenSmOptions, RoutedMad, Topology, ATTR_PATH_RECORD};
 use serde_json::Value;
 
 /// HCAs in the fabric (with 11 leaf and 18 spine switches: 221 ports, so the leaf has paths
@@ -49,29 +49,9 @@ fn segment(m: &CapturedMad) -> u32 {
     u32::from_be_bytes(m.bytes[28..32].try_into().unwrap())
 }
 
-/// Where ibsim (at `Verbose 2` or more) routed each MAD: (sending client, receiving client,
-/// AttributeID), from its `process_packet: client N` and `forward pkt to client M ... attr A`
-/// lines (ibsim is single-threaded: a packet's lines are consecutive).
-fn forwards(log: &str) -> Vec<(Option<u32>, u32, u16)> {
-    let mut from = None;
-    let mut out = Vec::new();
-    for line in log.lines() {
-        if let Some(rest) = line.split("process_packet: client ").nth(1) {
-            from = rest.split(',').next().and_then(|n| n.trim().parse().ok());
-        } else if let Some(rest) = line.split("forward pkt to client ").nth(1) {
-            let to = rest.split_whitespace().next().and_then(|n| n.parse().ok());
-            let attr = rest.split("attr 0x").nth(1).and_then(|a| u16::from_str_radix(a.trim(), 16).ok());
-            if let (Some(to), Some(attr)) = (to, attr) {
-                out.push((from, to, attr));
-            }
-        }
-    }
-    out
-}
-
 /// The PathRecord MADs ibsim delivered to `client` (OpenSM): their senders.
-fn pr_to(routed: &[(Option<u32>, u32, u16)], client: u32) -> Vec<Option<u32>> {
-    routed.iter().filter(|(_, to, attr)| *to == client && *attr == 0x35).map(|(from, _, _)| *from).collect()
+fn pr_to(routed: &[RoutedMad], client: u32) -> Vec<Option<u32>> {
+    routed.iter().filter(|r| r.to == client && r.attr_id == ATTR_PATH_RECORD).map(|r| r.from).collect()
 }
 
 fn path_json(bytes: &[u8]) -> Value {
@@ -118,18 +98,13 @@ fn replica_serves_a_leaf_get_and_a_220_record_rmpp_table_under_loss() {
     let proxied = re["sa_queries"].as_u64().unwrap();
     assert_eq!(proxied, dests.len() as u64, "each proxied once: {re}");
     // What OpenSM received: PathRecord MADs from the replica's client only.
-    fabric.console("# sync").unwrap();
-    let routed = forwards(&fabric.ibsim_log_since(mark1).unwrap());
+    let routed = fabric.routed_since(mark1).unwrap();
     fabric.verbose(0).unwrap();
     let clients: BTreeMap<u32, u32> =
         fabric.attached().unwrap().into_iter().map(|c| (c.pid, c.client)).collect();
     let (sm_client, replica_client) = (clients[&net.sm.pid()], clients[&replica.process.pid()]);
-    let to_sm: Vec<Option<u32>> = routed
-        .iter()
-        .filter(|(_, to, attr)| *to == sm_client && *attr == 0x35)
-        .map(|(from, _, _)| *from)
-        .collect();
-    let to_replica = routed.iter().filter(|(_, to, attr)| *to == replica_client && *attr == 0x35).count();
+    let to_sm = pr_to(&routed, sm_client);
+    let to_replica = pr_to(&routed, replica_client).len();
     eprintln!(
         "phase 1: ibsim delivered {} PathRecord MADs to OpenSM, {to_replica} to the replica",
         to_sm.len()
@@ -258,8 +233,7 @@ fn replica_serves_a_leaf_get_and_a_220_record_rmpp_table_under_loss() {
         answers.iter().zip(&dests).all(|(v, l)| v["ok"] == true && v["paths"][0]["dlid"] == *l),
         "{answers:?}"
     );
-    fabric.console("# sync").unwrap();
-    let with_replica = pr_to(&forwards(&fabric.ibsim_log_since(mark).unwrap()), sm_client).len();
+    let with_replica = pr_to(&fabric.routed_since(mark).unwrap(), sm_client).len();
     fabric.verbose(0).unwrap();
     assert_eq!(with_replica, 0, "no PathRecord MAD reached OpenSM for the restarted leaf");
     leaf.stop();
@@ -272,8 +246,7 @@ fn replica_serves_a_leaf_get_and_a_220_record_rmpp_table_under_loss() {
     direct.wait_engine("bulk fetch", Duration::from_secs(20), |e| e["bulk_fetches"].as_u64() >= Some(1));
     let answers = parallel(&dests, 8, |lid| direct.resolve(&format!(r#""dlid":{lid}"#)));
     assert!(answers.iter().all(|v| v["ok"] == true), "{answers:?}");
-    fabric.console("# sync").unwrap();
-    let without = pr_to(&forwards(&fabric.ibsim_log_since(mark4).unwrap()), sm_client);
+    let without = pr_to(&fabric.routed_since(mark4).unwrap(), sm_client);
     fabric.verbose(0).unwrap();
     let de = direct.engine();
     eprintln!(
