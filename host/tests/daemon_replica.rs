@@ -109,7 +109,9 @@ fn replica_serves_a_leaf_get_and_a_220_record_rmpp_table_under_loss() {
         "phase 1: ibsim delivered {} PathRecord MADs to OpenSM, {to_replica} to the replica",
         to_sm.len()
     );
-    assert_eq!(to_sm.len() as u64, proxied, "{to_sm:?}");
+    // One per proxied query (and per retry, if OpenSM was slow to answer one).
+    let retries = replica.counter("retries");
+    assert_eq!(to_sm.len() as u64, proxied + retries, "{to_sm:?}");
     assert!(
         to_sm.iter().all(|c| *c == Some(replica_client)),
         "only from the replica (client {replica_client}): {to_sm:?}"
@@ -256,7 +258,8 @@ fn replica_serves_a_leaf_get_and_a_220_record_rmpp_table_under_loss() {
         de["possibly_cut"],
         de["sa_queries"]
     );
-    assert_eq!(without.len() as u64, de["sa_queries"].as_u64().unwrap(), "{de}");
+    let sent = de["sa_queries"].as_u64().unwrap() + de["retries"].as_u64().unwrap();
+    assert_eq!(without.len() as u64, sent, "{de}");
     assert!(without.len() > dests.len() - 3, "{}", without.len());
     direct.stop();
     eprintln!("replica test: {:.2?}", t0.elapsed());
