@@ -146,6 +146,37 @@ pub fn parse_packet_dumps(log: &str) -> Vec<CapturedMad> {
     out
 }
 
+/// One MAD ibsim delivered to an attached client, from its routing log (`Verbose 2` and up).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoutedMad {
+    /// The client that sent it (its `process_packet: client N` line), if logged.
+    pub from: Option<u32>,
+    /// The client it was delivered to.
+    pub to: u32,
+    /// Its AttributeID.
+    pub attr_id: u16,
+}
+
+/// Every delivery in `log`: a `forward pkt to client M pid P attr 0xA` line, with the sender
+/// of the `process_packet: client N` line before it (ibsim routes one packet at a time, so a
+/// packet's lines are consecutive). Lines not yet complete are skipped.
+pub fn parse_routed(log: &str) -> Vec<RoutedMad> {
+    let mut from = None;
+    let mut out = Vec::new();
+    for line in log.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
+        if let Some(rest) = line.split("process_packet: client ").nth(1) {
+            from = rest.split(',').next().and_then(|n| n.trim().parse().ok());
+        } else if let Some(rest) = line.split("forward pkt to client ").nth(1) {
+            let to = rest.split_whitespace().next().and_then(|n| n.parse().ok());
+            let attr = rest.split("attr 0x").nth(1).and_then(|a| u16::from_str_radix(a.trim(), 16).ok());
+            if let (Some(to), Some(attr_id)) = (to, attr) {
+                out.push(RoutedMad { from, to, attr_id });
+            }
+        }
+    }
+    out
+}
+
 /// Parses `0103 0212 0000 0000 0000 0000 7dbf 93c0` into 16 bytes.
 fn parse_row(line: &str, dst: &mut [u8]) -> bool {
     let mut n = 0;
@@ -194,6 +225,26 @@ mod tests {
         assert_eq!(m.tid(), 0x7dbf_93c0);
         assert!(m.is_path_record_query());
         assert!(!m.is_response());
+    }
+
+    #[test]
+    fn parses_routing_lines() {
+        // As ibsim 0.10 logs a saquery request to OpenSM and its answer (Verbose 2).
+        let log = "ibwarn: [7603] process_packet: client 1, size 288\n\
+            ibwarn: [7603] lid_route_MAD: Node 100002 port 100003 (1) lid 1\n\
+            ibwarn: [7603] process_packet: packet (attr 0x35 mod 0x0) reached host H0001 port 1\n\
+            ibwarn: [7603] process_packet: forward pkt to client 0 pid 7625 attr 0x35\n\
+            ibwarn: [7603] process_packet: client 0, size 288\n\
+            ibwarn: [7603] process_packet: forward pkt to client 1 pid 7737 attr 0x35\n\
+            ibwarn: [7603] process_packet: forward pkt to client 1 pid 7737 at";
+        let routed = parse_routed(log);
+        assert_eq!(
+            routed,
+            [
+                RoutedMad { from: Some(1), to: 0, attr_id: 0x35 },
+                RoutedMad { from: Some(0), to: 1, attr_id: 0x35 }
+            ]
+        );
     }
 
     #[test]

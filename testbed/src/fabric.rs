@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::sys::stat::Mode;
 
-use crate::capture::{parse_packet_dumps, CapturedMad};
+use crate::capture::{parse_packet_dumps, parse_routed, CapturedMad, RoutedMad};
 use crate::error::{package_hint, Error, Result};
 use crate::leftovers::{wait_no_leftovers, LeftoverProcess};
 use crate::opensm::{OpenSm, OpenSmOptions};
@@ -785,6 +785,13 @@ impl Fabric {
     pub fn captured_mads_since(&self, mark: LogMark) -> Result<Vec<CapturedMad>> {
         self.console("# capture sync")?;
         Ok(parse_packet_dumps(&self.ibsim_log_since(mark)?))
+    }
+
+    /// The deliveries ibsim logged (at `Verbose 2` or more) after `mark`: who sent each MAD to
+    /// whom (see [`parse_routed`](crate::parse_routed)). Synchronises with ibsim first.
+    pub fn routed_since(&self, mark: LogMark) -> Result<Vec<RoutedMad>> {
+        self.console("# routing sync")?;
+        Ok(parse_routed(&self.ibsim_log_since(mark)?))
     }
 
     /// Stops everything (clients, OpenSM, ibsim), then checks that no process carrying this fabric's

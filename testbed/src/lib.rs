@@ -87,8 +87,8 @@ mod process;
 pub mod topology;
 
 pub use capture::{
-    parse_packet_dumps, CapturedMad, ATTR_INFORM_INFO, ATTR_NOTICE, ATTR_PATH_RECORD, MAD_SIZE, METHOD_GET,
-    METHOD_GET_TABLE, METHOD_REPORT, METHOD_SET, MGMT_CLASS_SA,
+    parse_packet_dumps, parse_routed, CapturedMad, RoutedMad, ATTR_INFORM_INFO, ATTR_NOTICE,
+    ATTR_PATH_RECORD, MAD_SIZE, METHOD_GET, METHOD_GET_TABLE, METHOD_REPORT, METHOD_SET, MGMT_CLASS_SA,
 };
 pub use error::{Error, Result};
 pub use fabric::{

@@ -14,8 +14,8 @@ use crate::wire::{MadStatus, PathRecordMask, SaError, SaPacket, SaRecord, DATA_L
 enum Digest {
     /// The SA was busy: try again later.
     Busy,
-    /// The query is finished.
-    Done(Result<Answer, ResolveError>),
+    /// The query is finished; `true` if the answer may have been cut.
+    Done(Result<Answer, ResolveError>, bool),
     /// A bulk fetch finished.
     Bulk { records: usize, complete: bool },
     /// The answer could not be read: let the query time out and retry.
@@ -75,7 +75,12 @@ impl<
                     self.pending.set_state(s, State::Backoff { until: now + wait });
                 }
             }
-            Digest::Done(result) => self.complete(now, s, result),
+            Digest::Done(result, cut) => {
+                if let Some(p) = self.pending.get_mut(s) {
+                    p.cut = cut;
+                }
+                self.complete(now, s, result)
+            }
             Digest::Bulk { records, complete } => {
                 self.stats.bulk_fetches += 1;
                 self.bulk.fetched(now, complete, &self.config);
@@ -112,7 +117,7 @@ fn digest<const T: usize, const P: usize>(
         if e == SaError::NoRecords && purpose != Purpose::Bulk {
             table.insert_negative(now, &query, e);
         }
-        return Digest::Done(Err(ResolveError::Sa(e)));
+        return Digest::Done(Err(ResolveError::Sa(e)), false);
     }
     let Ok(records) = packet.records() else {
         stats.malformed += 1;
@@ -156,15 +161,19 @@ fn digest<const T: usize, const P: usize>(
     if answer.records.is_empty() {
         // GetTable matching nothing: OpenSM says status 0 with no records.
         table.insert_negative(now, &query, SaError::NoRecords);
-        return Digest::Done(Err(ResolveError::Sa(SaError::NoRecords)));
+        return Digest::Done(Err(ResolveError::Sa(SaError::NoRecords)), false);
     }
-    if !via_rmpp && slots > 1 && answer.records.len() == slots {
+    // Cut, perhaps: every slot used, or a query naming no destination (it matches a path to
+    // every port) answered in one MAD, whose unused slots cannot be told from cut ones.
+    let open_ended = !query.mask.intersects(PathRecordMask::DGID | PathRecordMask::DLID);
+    let cut = !via_rmpp && slots > 1 && (answer.records.len() == slots || open_ended);
+    if cut {
         stats.possibly_cut += 1;
     }
     let limit =
         if query.mask.contains(PathRecordMask::NUMB_PATH) { query.template.numb_path.max(1) } else { 1 };
     answer.records.truncate(limit as usize);
-    Digest::Done(Ok(answer))
+    Digest::Done(Ok(answer), cut)
 }
 
 /// Whether `r` could be the SA's answer to `q`: the endpoints and the fields the query pins

@@ -77,6 +77,9 @@ pub(crate) struct Slot {
     pub waiters_tail: u32,
     /// When the first attempt went out (for statistics and the total bound).
     pub started: Instant,
+    /// The answer was one MAD without RMPP to a query that can match more records than one
+    /// MAD holds: it may have been cut. A replica passes such an answer on as it came.
+    pub cut: bool,
 }
 
 impl Slot {
@@ -93,6 +96,7 @@ impl Slot {
         waiters_head: 0,
         waiters_tail: 0,
         started: Instant::ZERO,
+        cut: false,
     };
 
     pub(crate) fn is_free(&self) -> bool {
@@ -203,6 +207,7 @@ impl<const P: usize> Pool<P> {
             waiters_head: 0,
             waiters_tail: 0,
             started: now,
+            cut: false,
         };
         self.queued += 1;
         Some(free)

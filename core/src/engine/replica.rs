@@ -113,7 +113,7 @@ impl<
                     super::Resolve::Failed(e) => Err(e),
                     super::Resolve::Pending => Err(ResolveError::Cancelled),
                 };
-                self.reply_remote(now, remote, &result);
+                self.reply_remote(now, remote, &result, false);
             }
         }
     }
@@ -145,15 +145,30 @@ impl<
         }
     }
 
-    /// A pending query finished: answer the remote waiter `token`.
-    fn finish_remote(&mut self, now: Instant, token: u64, result: &Result<Answer, ResolveError>) {
+    /// A pending query finished: answer the remote waiter `token`; `cut` if the SA's answer
+    /// may have been cut.
+    fn finish_remote(&mut self, now: Instant, token: u64, result: &Result<Answer, ResolveError>, cut: bool) {
         let i = (token & !REMOTE_TOKEN) as usize;
         let Some(remote) = self.replica.remotes.get_mut(i).and_then(Maybe::take) else { return };
-        self.reply_remote(now, remote, result);
+        self.reply_remote(now, remote, result, cut);
     }
 
-    fn reply_remote(&mut self, now: Instant, remote: Remote, result: &Result<Answer, ResolveError>) {
+    fn reply_remote(
+        &mut self,
+        now: Instant,
+        remote: Remote,
+        result: &Result<Answer, ResolveError>,
+        cut: bool,
+    ) {
+        let table = remote.request.header.method == Method::GetTable;
         match result {
+            // The SA's answer may have been cut: pass it on as one MAD, as it came, so the
+            // requester sees that too, rather than as a complete RMPP transfer of what fitted.
+            Ok(answer) if cut && table => {
+                self.stats.served += 1;
+                let given = (!is_bulk(&remote.query)).then_some(&answer.records[..]);
+                self.reply_table_single(&remote, given);
+            }
             Ok(answer) if !is_bulk(&remote.query) => {
                 self.stats.served += 1;
                 self.reply_records(now, &remote, &answer.records);
@@ -239,6 +254,23 @@ impl<
         if rmpp.start(now, remote.peer, &resp, &scratch[..n * 64]).is_err() {
             // Every send slot busy (or too large): tell the requester to come back.
             self.reply_status(remote.peer, &remote.request, MadStatus(0x0001), &[]);
+        }
+    }
+
+    /// A GetTableResp in one MAD without RMPP, holding the records that fit: `given` ones, or
+    /// fresh paths from the query's source.
+    fn reply_table_single(&mut self, remote: &Remote, given: Option<&[Record]>) {
+        let n = self.collect_from_source(&remote.query, given);
+        let mut resp = remote.request;
+        resp.header.method = Method::GetTableResp;
+        resp.header.status = MadStatus::OK;
+        resp.rmpp = crate::wire::RmppHeaderRepr::NONE;
+        resp.sa.attribute_offset = if n == 0 { 0 } else { 8 };
+        let mut buf = [0u8; MAD_LEN];
+        if let Ok(data) = resp.emit(&mut buf) {
+            let fit = (data.len() / 64).min(n);
+            data[..fit * 64].copy_from_slice(&self.scratch[..fit * 64]);
+            self.outbox.push(remote.peer, &buf, MAD_LEN);
         }
     }
 
@@ -334,6 +366,7 @@ impl<
     ) {
         let Some(p) = self.pending.get(s) else { return };
         let (mut head, mut tail) = (p.waiters_head, p.waiters_tail);
+        let cut = p.cut;
         let (mut keep_head, mut keep_tail) = (0u32, 0u32);
         let mut remotes: Vec<u64, P> = Vec::new();
         while let Some(token) = self.waiters.pop(&mut head, &mut tail) {
@@ -348,7 +381,7 @@ impl<
             p.waiters_tail = keep_tail;
         }
         for token in remotes {
-            self.finish_remote(now, token, result);
+            self.finish_remote(now, token, result, cut);
         }
     }
 }

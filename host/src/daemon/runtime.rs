@@ -440,7 +440,14 @@ impl<'e> Runtime<'e> {
                 self.broadcast(&json!({"event": "sa_reachable", "reachable": reachable}));
             }
             Event::BulkFetched { records, complete } => {
-                log::info!("bulk fetch done records={records} complete={complete}");
+                if complete {
+                    log::info!("bulk fetch done records={records} complete=true");
+                } else {
+                    // Never the whole table: what is missing resolves one destination at a time.
+                    log::warn!(
+                        "bulk fetch done records={records} complete=false: one MAD without RMPP, the table may be cut; other destinations resolve one by one"
+                    );
+                }
                 self.broadcast(&json!({"event": "bulk_fetched", "records": records, "complete": complete}));
             }
         }

@@ -139,6 +139,90 @@ impl Daemon {
     pub fn log(&self) -> String {
         self.process.log().unwrap_or_default()
     }
+
+    /// The engine counters of `stats`.
+    pub fn engine(&self) -> Value {
+        self.stats()["engine"].clone()
+    }
+
+    /// One engine counter.
+    pub fn counter(&self, name: &str) -> u64 {
+        let e = self.engine();
+        e[name].as_u64().unwrap_or_else(|| panic!("no engine counter {name}: {e}"))
+    }
+
+    /// A `resolve` over the admin socket with the given JSON fields (`"dgid":"..."`); the
+    /// final answer line (`ok` with `paths`, or `error`).
+    pub fn resolve(&self, fields: &str) -> Value {
+        Admin::connect(&self.admin).unwrap().call(&format!(r#"{{"op":"resolve",{fields}}}"#)).unwrap()
+    }
+
+    /// The whole table as `dump` streams it: every entry of every chunk.
+    pub fn dump(&self) -> Vec<Value> {
+        let mut a = Admin::connect(&self.admin).unwrap();
+        a.send(r#"{"op":"dump"}"#);
+        let mut entries = Vec::new();
+        loop {
+            let v = a.recv().unwrap();
+            if let Some(e) = v["entries"].as_array() {
+                entries.extend(e.iter().cloned());
+            }
+            if v.get("ok").is_some() || v.get("error").is_some() {
+                assert_eq!(v["ok"], true, "dump: {v}");
+                return entries;
+            }
+        }
+    }
+
+    /// Waits until `pred` holds for the engine counters; returns them.
+    pub fn wait_engine(&self, what: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let e = self.engine();
+            if pred(&e) {
+                return e;
+            }
+            assert!(Instant::now() < deadline, "{what}: not within {timeout:?}: {e}\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// A subscriber to the daemon's event stream.
+    pub fn events(&self) -> Admin {
+        let mut a = Admin::connect(&self.admin).unwrap();
+        let v = a.call(r#"{"id":"ev","op":"events"}"#).unwrap();
+        assert_eq!(v["ok"], true, "{v}");
+        a
+    }
+
+    /// SIGTERM, and a clean exit.
+    pub fn stop(&self) {
+        self.process.signal(localsa_testbed::Signal::SIGTERM).unwrap();
+        let st = self.process.wait_timeout(Duration::from_secs(10)).unwrap().expect("daemon exits");
+        assert!(st.success(), "{st:?}\n{}", self.log());
+    }
+}
+
+/// Reads events until one satisfies `pred` (at most `timeout`).
+pub fn wait_event(a: &mut Admin, what: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    a.stream.set_read_timeout(Some(timeout)).unwrap();
+    let deadline = Instant::now() + timeout;
+    loop {
+        let v = a.recv().unwrap_or_else(|e| panic!("waiting for {what}: {e}"));
+        if pred(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "no {what} within {timeout:?}");
+    }
+}
+
+/// The DGIDs of the path entries of a dump.
+pub fn dumped_dgids(entries: &[Value]) -> Vec<String> {
+    entries
+        .iter()
+        .filter(|e| e["kind"] == "path")
+        .filter_map(|e| e["path"]["dgid"].as_str().map(str::to_owned))
+        .collect()
 }
 
 /// A raw admin-socket client.
