@@ -58,7 +58,8 @@ fn entry_text(e: &Value) -> String {
     let kind = s(e, "kind");
     let p = e.get("path").or_else(|| e.get("query")).cloned().unwrap_or(Value::Null);
     let mut line = format!(
-        "{kind:<8} {} -> {}  lid {} -> {}  pkey 0x{:04x} sl {} mtu {} rate {} life {}",
+        "umad{:<3} {kind:<8} {} -> {}  lid {} -> {}  pkey 0x{:04x} sl {} mtu {} rate {} life {}",
+        s(e, "port"),
         s(&p, "sgid"),
         s(&p, "dgid"),
         s(&p, "slid"),
