@@ -794,7 +794,9 @@ fn subscription_verdicts(d: &mut Daemon) -> Result<Vec<String>, String> {
             |l| l.contains("trap subscription trap="),
             Duration::from_secs(5),
         )?;
-        let v = line.split("trap=").nth(1).unwrap_or("").trim().replace(" accepted", "");
+        // `trap=64 accepted=false port=umad0`: the trap and the verdict.
+        let rest = line.split("trap=").nth(1).unwrap_or("");
+        let v = rest.split_whitespace().take(2).collect::<Vec<_>>().join(" ").replace(" accepted", "");
         verdicts.push(v);
     }
     verdicts.sort();
