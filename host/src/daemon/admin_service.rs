@@ -227,7 +227,7 @@ impl Runtime<'_> {
         let persisted = if removed > 0 { self.persist_pins() } else { true };
         if removed > 0 {
             log::info!("unpinned count={removed}");
-            self.broadcast(&json!({"event": "unpinned", "removed": removed}));
+            self.broadcast(&json!({"event": "unpinned", "removed": removed, "port": sel.port}));
         }
         self.reply_ok(slot, id, json!({"removed": removed, "persisted": persisted}));
     }
