@@ -2,18 +2,17 @@
 //! lines that carry its `id`; every request ends with exactly one line holding `"ok": true`
 //! or `"error"`.
 
-use localsa_core::engine::{Answer, ResolveError, ResolveFlags};
-use localsa_core::table::{EntryKind, Natural, Origin, PinPolicy, Query};
+use localsa_core::engine::{Answer, ResolveError};
+use localsa_core::table::{EntryKind, Natural, Origin, PinPolicy};
 use localsa_core::wire::{Gid, SaError};
 use serde_json::{json, Map, Value};
 
 use super::client::Waiting;
 use super::dump::{DumpStream, MAX_DUMPS};
 use super::protocol::{
-    parse_gid, AddParams, ErrorCode, FlushParams, FlushTarget, PathJson, Request, ResolveParams, Selection,
-    PROTOCOL_VERSION,
+    parse_gid, AddParams, ErrorCode, FlushParams, FlushTarget, PathJson, Request, Selection, PROTOCOL_VERSION,
 };
-use super::route::{route, SourceKey};
+use super::route::not_served;
 use super::runtime::Runtime;
 use super::stats::{acm_counters, engine_json, ports_json, tables_json};
 use crate::server::acm::PerfCounters;
@@ -300,33 +299,6 @@ impl Runtime<'_> {
         })
     }
 
-    /// The port a resolve goes to: `port` if given, else the one its source names
-    /// ([`route`]); and its query, with the chosen port as the source if none is given.
-    fn admin_route(&self, p: &ResolveParams) -> Result<(usize, Query, ResolveFlags), (ErrorCode, String)> {
-        if let Some(u) = p.port {
-            let port = self.port_by_umad(u).ok_or((ErrorCode::NoSuchPort, not_served(Some(u))))?;
-            let (q, f) = p.to_query(self.ports[port].local()).map_err(|m| (ErrorCode::InvalidQuery, m))?;
-            return Ok((port, q, f));
-        }
-        let (q, f) = p.to_query(self.ports[0].local()).map_err(|m| (ErrorCode::InvalidQuery, m))?;
-        let key = SourceKey::of_query(&q);
-        match route(&self.locals(), key) {
-            Some(port) => Ok((port, q, f)),
-            None => Err((
-                ErrorCode::NoSuchPort,
-                "the source (sgid, slid) is no local port; give `port` to ask one port's SA anyway".into(),
-            )),
-        }
-    }
-
-    /// The ports an operation with an optional `port` works on: that one, or all.
-    fn selected_ports(&self, port: Option<u32>) -> Option<Vec<usize>> {
-        match port {
-            Some(u) => self.port_by_umad(u).map(|i| vec![i]),
-            None => Some((0..self.ports.len()).collect()),
-        }
-    }
-
     fn reply_ok(&mut self, slot: usize, id: Value, fields: Value) {
         let mut m = Map::new();
         m.insert("id".into(), id);
@@ -343,10 +315,6 @@ impl Runtime<'_> {
         let line = error_line(id, code, message);
         self.queue(slot, line.as_bytes());
     }
-}
-
-fn not_served(port: Option<u32>) -> String {
-    format!("port umad{} is not served", port.unwrap_or(0))
 }
 
 /// An error answer line (with its newline).

@@ -13,12 +13,18 @@
 //!   refuses it (`ACM_STATUS_ESRCADDR`; admin: `no_such_port`).
 //!
 //! The GID compared is each port's GID 0 (sysfs `gids/0`); the LID is the one sysfs shows now.
+//!
+//! The admin requests' `port` field (a umad index) overrides the source for `resolve`
+//! (`Runtime::admin_route`) and limits `flush` and `del` to one port
+//! (`Runtime::selected_ports`).
 
-use localsa_core::engine::LocalPort;
+use localsa_core::engine::{LocalPort, ResolveFlags};
 use localsa_core::table::Query;
 use localsa_core::wire::{Gid, PathRecordMask};
 
 use super::port::owns_lid;
+use super::protocol::{ErrorCode, ResolveParams};
+use super::runtime::Runtime;
 
 /// The source a request names, as far as routing cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -67,6 +73,43 @@ pub fn route_path(ports: &[&LocalPort], sgid: Gid, slid: u16) -> Option<usize> {
         .position(|p| p.gid == sgid)
         .or_else(|| ports.iter().position(|p| slid != 0 && owns_lid(p, slid)))
         .or_else(|| (ports.len() == 1).then_some(0))
+}
+
+impl Runtime<'_> {
+    /// The port a resolve goes to: `port` if given, else the one its source names
+    /// ([`route`]); and its query, with the chosen port as the source if none is given.
+    pub(super) fn admin_route(
+        &self,
+        p: &ResolveParams,
+    ) -> Result<(usize, Query, ResolveFlags), (ErrorCode, String)> {
+        if let Some(u) = p.port {
+            let port = self.port_by_umad(u).ok_or((ErrorCode::NoSuchPort, not_served(Some(u))))?;
+            let (q, f) = p.to_query(self.ports[port].local()).map_err(|m| (ErrorCode::InvalidQuery, m))?;
+            return Ok((port, q, f));
+        }
+        let (q, f) = p.to_query(self.ports[0].local()).map_err(|m| (ErrorCode::InvalidQuery, m))?;
+        let key = SourceKey::of_query(&q);
+        match route(&self.locals(), key) {
+            Some(port) => Ok((port, q, f)),
+            None => Err((
+                ErrorCode::NoSuchPort,
+                "the source (sgid, slid) is no local port; give `port` to ask one port's SA anyway".into(),
+            )),
+        }
+    }
+
+    /// The ports an operation with an optional `port` works on: that one, or all.
+    pub(super) fn selected_ports(&self, port: Option<u32>) -> Option<Vec<usize>> {
+        match port {
+            Some(u) => self.port_by_umad(u).map(|i| vec![i]),
+            None => Some((0..self.ports.len()).collect()),
+        }
+    }
+}
+
+/// The message of `no_such_port` for a `port` the daemon does not serve.
+pub fn not_served(port: Option<u32>) -> String {
+    format!("port umad{} is not served", port.unwrap_or(0))
 }
 
 #[cfg(test)]

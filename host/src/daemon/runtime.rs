@@ -515,26 +515,21 @@ impl<'e> Runtime<'e> {
 
     /// Answers a resolve of port `port` in the client's protocol.
     fn deliver(&mut self, slot: usize, port: usize, waiting: Waiting, result: Result<Answer, ResolveError>) {
-        let pc = self.ports.get_mut(port).map(|p| &mut p.counters);
-        let mut spare = super::stats::PortCounters::default();
-        let pc = pc.unwrap_or(&mut spare);
-        match &result {
+        let d = &mut self.stats;
+        let p = self.ports.get_mut(port).map(|p| &mut p.counters);
+        let (all, this) = match &result {
             Ok(a) if a.source == Source::Cache => {
-                self.stats.answered_from_cache += 1;
-                pc.answered_from_cache += 1;
+                (&mut d.answered_from_cache, p.map(|p| &mut p.answered_from_cache))
             }
-            Ok(_) => {
-                self.stats.answered_from_sa += 1;
-                pc.answered_from_sa += 1;
-            }
+            Ok(_) => (&mut d.answered_from_sa, p.map(|p| &mut p.answered_from_sa)),
             Err(ResolveError::Sa(localsa_core::wire::SaError::NoRecords)) | Err(ResolveError::NotCached) => {
-                self.stats.no_data += 1;
-                pc.no_data += 1;
+                (&mut d.no_data, p.map(|p| &mut p.no_data))
             }
-            Err(_) => {
-                self.stats.errors += 1;
-                pc.errors += 1;
-            }
+            Err(_) => (&mut d.errors, p.map(|p| &mut p.errors)),
+        };
+        *all += 1;
+        if let Some(n) = this {
+            *n += 1;
         }
         let bytes = match waiting {
             Waiting::Acm { tid, source } => super::acm_service::resolve_answer(tid, &result, source),
