@@ -72,30 +72,42 @@ impl Daemon {
         extra: &[&str],
         epoch: Instant,
     ) -> Result<Daemon, String> {
+        Daemon::start_ports(bin, name, &[(umad.to_string(), upstream)], extra, epoch)
+    }
+
+    /// [`Self::start`] on several ports: one `--port` and one `--upstream-gid` each, in order
+    /// (a port may be `all`).
+    pub fn start_ports(
+        bin: &Path,
+        name: &str,
+        ports: &[(String, Gid)],
+        extra: &[&str],
+        epoch: Instant,
+    ) -> Result<Daemon, String> {
         let dir = PathBuf::from(format!("/tmp/kt-{name}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let admin = dir.join("admin.sock");
         let acm = dir.join("acm.sock");
         let localsa = bin.join("localsa");
-        let mut args: Vec<String> = [
-            "daemon",
-            "--port",
-            &umad.to_string(),
-            "--upstream-gid",
-            &upstream.to_string(),
-            "--acm-socket",
-            &acm.to_string_lossy(),
-            "--admin-socket",
-            &admin.to_string_lossy(),
-            "--pinned-file",
-            "none",
-            "--hosts-file",
-            "none",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let mut args: Vec<String> = vec!["daemon".into()];
+        for (port, upstream) in ports {
+            args.extend(["--port".into(), port.clone(), "--upstream-gid".into(), upstream.to_string()]);
+        }
+        args.extend(
+            [
+                "--acm-socket",
+                &acm.to_string_lossy(),
+                "--admin-socket",
+                &admin.to_string_lossy(),
+                "--pinned-file",
+                "none",
+                "--hosts-file",
+                "none",
+            ]
+            .iter()
+            .map(|s| s.to_string()),
+        );
         args.extend(extra.iter().map(|s| s.to_string()));
         let mut proc = Peer::spawn_named("daemon", &localsa, &args, epoch)?;
         proc.wait_until("ready line", |l| l.contains(" ready port="), Duration::from_secs(20))?;
@@ -181,6 +193,12 @@ impl Daemon {
         }
     }
 
+    /// The daemon's resident memory (`VmRSS` of `/proc/PID/status`), in KiB.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.proc.pid()?)).ok()?;
+        status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.split_whitespace().next()?.parse().ok()
+    }
+
     /// SIGTERM, and its exit status (0 for a clean stop); its agent is unregistered after.
     pub fn stop(&mut self) -> Result<Option<i32>, String> {
         self.proc.terminate(Duration::from_secs(10))
@@ -204,15 +222,23 @@ pub fn path_bytes(path: &Value) -> Result<[u8; RECORD_LEN], String> {
 /// Checks a path printed by the daemon against record `index` of the table with `seed`, byte
 /// for byte.
 pub fn check_path(path: &Value, index: u32, seed: u32) -> Result<(), String> {
+    check_path_from(path, index, seed, None)
+}
+
+/// [`check_path`] against the record with its SGID replaced by `sgid` (`sa-peer respond
+/// --sgid`).
+pub fn check_path_from(path: &Value, index: u32, seed: u32, sgid: Option<Gid>) -> Result<(), String> {
     let got = path_bytes(path)?;
-    let want = records::record_bytes(index, seed);
+    let mut want = [0u8; RECORD_LEN];
+    localsa_core::wire::SaAttribute::encode(&records::record_from(index, seed, sgid), &mut want)
+        .map_err(|e| e.to_string())?;
     match (0..RECORD_LEN).find(|&b| got[b] != want[b]) {
         None => Ok(()),
         Some(b) => Err(format!(
             "path for record {index} differs at byte {b}: {:#04x}, expected {:#04x}\n  got  {path}\n  want {:?}",
             got[b],
             want[b],
-            records::record(index, seed)
+            records::record_from(index, seed, sgid)
         )),
     }
 }
@@ -251,11 +277,16 @@ fn num(text: &str) -> Option<u64> {
 /// lifetime with `& 0x1F` (rdma-core's `acme.c`), dropping the top bit of each 6-bit code, so
 /// those are compared as it prints them; [`Daemon::acm_resolve_raw`] checks the bytes.
 pub fn check_acme_path(text: &str, index: u32, seed: u32) -> Result<usize, String> {
+    check_acme_path_from(text, index, seed, None)
+}
+
+/// [`check_acme_path`] against the record with its SGID replaced by `sgid`.
+pub fn check_acme_path_from(text: &str, index: u32, seed: u32, sgid: Option<Gid>) -> Result<usize, String> {
     let fields = acme_path(text);
     if fields.is_empty() {
         return Err(format!("ib_acme printed no path:\n{text}"));
     }
-    let r = records::record(index, seed);
+    let r = records::record_from(index, seed, sgid);
     let want: [(&str, u64); 11] = [
         ("dlid", r.dlid as u64),
         ("slid", r.slid as u64),

@@ -97,6 +97,11 @@ impl Peer {
         Err(format!("{name} printed no {what} within {} ms", timeout.as_millis()))
     }
 
+    /// The child's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// Takes the lines printed so far without waiting.
     pub fn poll(&mut self) {
         while let Ok(line) = self.lines.try_recv() {

@@ -55,6 +55,12 @@ pub fn record(index: u32, seed: u32) -> PathRecordRepr {
     }
 }
 
+/// Record `index` of the table with `seed`, its SGID replaced by `sgid` if given.
+pub fn record_from(index: u32, seed: u32, sgid: Option<Gid>) -> PathRecordRepr {
+    let r = record(index, seed);
+    PathRecordRepr { sgid: sgid.unwrap_or(r.sgid), ..r }
+}
+
 /// The SGID every record of the table with `seed` carries (the "source port" of the table).
 pub fn sgid_of(seed: u32) -> Gid {
     record(0, seed).sgid
@@ -135,12 +141,19 @@ pub fn get_request_dgid(mad: &[u8]) -> Option<Gid> {
 
 /// The GetResp an SA gives a Get(PathRecord) for a table of `n` records with `seed`: the record
 /// whose DGID the query names (its index comes back too), ERR_NO_RECORDS for a DGID outside
-/// the table, record 0 when the query names no DGID.
-pub fn get_answer_for(request: &SaMad, mad: &[u8], n: usize, seed: u32) -> ([u8; MAD_LEN], Option<u32>) {
+/// the table, record 0 when the query names no DGID. `sgid` replaces the records' SGID (an SA
+/// for the paths of one real port).
+pub fn get_answer_for(
+    request: &SaMad,
+    mad: &[u8],
+    n: usize,
+    seed: u32,
+    sgid: Option<Gid>,
+) -> ([u8; MAD_LEN], Option<u32>) {
     match get_request_dgid(mad) {
         None => (get_answer(request, seed), Some(0)),
         Some(dgid) => match index_of(dgid, seed).filter(|&i| (i as usize) < n) {
-            Some(i) => (get_answer_with(request, MadStatus::OK, Some(&record(i, seed))), Some(i)),
+            Some(i) => (get_answer_with(request, MadStatus::OK, Some(&record_from(i, seed, sgid))), Some(i)),
             // ERR_NO_RECORDS: MAD status class-specific code 3 (bits 8..14).
             None => (get_answer_with(request, MadStatus(0x0300), None), None),
         },
@@ -372,13 +385,13 @@ mod tests {
         )
         .unwrap();
         let req = as_get_request(&mad).unwrap();
-        let (answer, index) = get_answer_for(&req, &mad, n, seed);
+        let (answer, index) = get_answer_for(&req, &mad, n, seed, None);
         assert_eq!(index, Some(17));
         assert_eq!(answer[DATA_OFFSET..DATA_OFFSET + RECORD_LEN], record_bytes(17, seed));
         // Outside the table: ERR_NO_RECORDS.
         let template = PathRecordRepr { dgid: dgid_of(n as u32, seed), ..template };
         request::path_record_query(&mut mad, 8, Method::Get, &template, PathRecordMask::DGID).unwrap();
-        let (answer, index) = get_answer_for(&req, &mad, n, seed);
+        let (answer, index) = get_answer_for(&req, &mad, n, seed, None);
         assert_eq!((index, &answer[4..6]), (None, &[0x03, 0x00][..]));
     }
 

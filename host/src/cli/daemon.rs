@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::CliError;
 use crate::daemon::config::{
-    parse_duration, parse_level, parse_size, parse_timeout, ModeName, Overrides, Settings,
+    parse_duration, parse_level, parse_size, parse_timeout, ModeName, Overrides, PortArg, Settings,
 };
 use crate::daemon::{self, DaemonError};
 
@@ -17,9 +17,10 @@ pub struct DaemonArgs {
     /// Configuration file [default: /etc/localsa/localsa.toml, if it exists].
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// umad index of the port to serve [default: the first active port].
-    #[arg(long)]
-    pub port: Option<u32>,
+    /// A port to serve: a umad index, repeatable (one engine each; the first takes requests
+    /// without a source), or `all` for every ACTIVE port [default: the first ACTIVE port].
+    #[arg(long, value_name = "N|all")]
+    pub port: Vec<PortArg>,
     /// ACM socket path (`none` disables) [default: /run/ibacm-unix.sock].
     #[arg(long, value_name = "PATH")]
     pub acm_socket: Option<String>,
@@ -42,11 +43,12 @@ pub struct DaemonArgs {
     #[arg(long, value_parser = parse_level)]
     pub log_level: Option<log::LevelFilter>,
     /// Send SA queries to this LID instead of the SM's (a replica, a secondary SA).
+    /// Repeatable: one LID for every port, or one per `--port`, in order.
     #[arg(long, value_name = "LID", conflicts_with = "upstream_gid")]
-    pub upstream_lid: Option<u16>,
-    /// Send SA queries to this GID (with a GRH).
+    pub upstream_lid: Vec<u16>,
+    /// Send SA queries to this GID (with a GRH). Repeatable, as `--upstream-lid`.
     #[arg(long, value_name = "GID", value_parser = parse_gid)]
-    pub upstream_gid: Option<localsa_core::wire::Gid>,
+    pub upstream_gid: Vec<localsa_core::wire::Gid>,
     /// SA queries outstanding at once (1..4096).
     #[arg(long, value_name = "N")]
     pub sa_depth: Option<usize>,
@@ -119,7 +121,7 @@ fn parse_size_usize(s: &str) -> Result<usize, String> {
 impl DaemonArgs {
     fn overrides(&self) -> Overrides {
         Overrides {
-            port: self.port,
+            ports: self.port.clone(),
             acm_socket: self.acm_socket.clone(),
             admin_socket: self.admin_socket.clone(),
             admin_group: self.admin_group.clone(),
@@ -127,8 +129,8 @@ impl DaemonArgs {
             pinned_file: self.pinned_file.clone(),
             pcap: self.pcap.clone(),
             log_level: self.log_level,
-            upstream_lid: self.upstream_lid,
-            upstream_gid: self.upstream_gid,
+            upstream_lid: self.upstream_lid.clone(),
+            upstream_gid: self.upstream_gid.clone(),
             sa_depth: self.sa_depth,
             mode: self.mode,
             bulk_refresh: self.bulk_refresh,

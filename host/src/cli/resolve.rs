@@ -76,6 +76,10 @@ pub struct ResolveArgs {
     /// Preference.
     #[arg(long)]
     pub preference: Option<u8>,
+    /// The port (umad index) whose engine answers [default: the port of the source, or the
+    /// daemon's first port without one].
+    #[arg(long, value_name = "N")]
+    pub port: Option<u32>,
     /// Ask the SA even if the cache has the answer.
     #[arg(long, conflicts_with = "cache_only")]
     pub bypass_cache: bool,
@@ -137,6 +141,7 @@ impl ResolveArgs {
             preference: self.preference,
             bypass_cache: self.bypass_cache,
             cache_only: self.cache_only,
+            port: self.port,
         }
     }
 }

@@ -34,6 +34,24 @@ pub fn stats(args: &StatsArgs) -> Result<String, CliError> {
                         out.push_str(&format!("  {name:<32} {x}\n"));
                     }
                 }
+                // Per-port sections: `ports[0].engine:` and so on.
+                Value::Array(list) if list.iter().all(Value::is_object) => {
+                    for (i, item) in list.iter().enumerate() {
+                        for (name, x) in item.as_object().into_iter().flatten() {
+                            match x {
+                                Value::Object(section) => {
+                                    out.push_str(&format!("{k}[{i}].{name}:\n"));
+                                    for (n, y) in section {
+                                        out.push_str(&format!("  {n:<32} {y}\n"));
+                                    }
+                                }
+                                other => {
+                                    out.push_str(&format!("{:<34} {other}\n", format!("{k}[{i}].{name}")))
+                                }
+                            }
+                        }
+                    }
+                }
                 other => out.push_str(&format!("{k:<34} {other}\n")),
             }
         }

@@ -58,7 +58,8 @@ fn entry_text(e: &Value) -> String {
     let kind = s(e, "kind");
     let p = e.get("path").or_else(|| e.get("query")).cloned().unwrap_or(Value::Null);
     let mut line = format!(
-        "{kind:<8} {} -> {}  lid {} -> {}  pkey 0x{:04x} sl {} mtu {} rate {} life {}",
+        "umad{:<3} {kind:<8} {} -> {}  lid {} -> {}  pkey 0x{:04x} sl {} mtu {} rate {} life {}",
+        s(e, "port"),
         s(&p, "sgid"),
         s(&p, "dgid"),
         s(&p, "slid"),
@@ -129,6 +130,9 @@ pub struct AddArgs {
     /// Answer only queries with this QoS class.
     #[arg(long)]
     pub context_qos_class: Option<u16>,
+    /// The port (umad index) whose table holds the pin [default: the port of its SGID or SLID].
+    #[arg(long, value_name = "N")]
+    pub port: Option<u32>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -182,7 +186,8 @@ pub fn add(args: &AddArgs) -> Result<String, CliError> {
         pkey: args.context_pkey,
         raw_traffic: false,
     };
-    let v = super::admin::call_once(&args.admin, &Request::Add(AddParams { path, context }))?;
+    let v =
+        super::admin::call_once(&args.admin, &Request::Add(AddParams { path, context, port: args.port }))?;
     if args.json {
         return Ok(pretty(&super::admin::payload(v)));
     }
@@ -209,6 +214,9 @@ pub struct DelArgs {
     /// Destination LID.
     #[arg(long)]
     pub dlid: Option<u16>,
+    /// Only this port's pins (umad index) [default: every port's].
+    #[arg(long, value_name = "N")]
+    pub port: Option<u32>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -218,8 +226,13 @@ pub struct DelArgs {
 
 /// Runs `del`.
 pub fn del(args: &DelArgs) -> Result<String, CliError> {
-    let sel =
-        Selection { sgid: args.sgid.clone(), dgid: args.dgid.clone(), slid: args.slid, dlid: args.dlid };
+    let sel = Selection {
+        sgid: args.sgid.clone(),
+        dgid: args.dgid.clone(),
+        slid: args.slid,
+        dlid: args.dlid,
+        port: args.port,
+    };
     let v = super::admin::call_once(&args.admin, &Request::Del(sel))?;
     if args.json {
         return Ok(pretty(&super::admin::payload(v)));
@@ -242,6 +255,9 @@ pub struct FlushArgs {
     /// Pinned entries go too.
     #[arg(long)]
     pub pinned: bool,
+    /// Only this port's table (umad index) [default: every port's].
+    #[arg(long, value_name = "N")]
+    pub port: Option<u32>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -256,6 +272,7 @@ pub fn flush(args: &FlushArgs) -> Result<String, CliError> {
         lid: args.lid,
         prefix: args.prefix.map(U64Text),
         pinned: args.pinned,
+        port: args.port,
     };
     let v = super::admin::call_once(&args.admin, &Request::Flush(p))?;
     if args.json {

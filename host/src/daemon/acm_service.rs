@@ -3,20 +3,26 @@
 //!
 //! * **Resolve, path form** (`ib_acme -f g` / `-f l`, librdmacm with AF_IB): the query takes
 //!   the SGID, SLID, DGID and DLID the client set (any non-zero one), Reversible and NumbPath
-//!   from `reversible_numpath`, the P_Key if non-zero; with no source, the local port is the
-//!   source (its GID for a GID destination, its LID for a LID one). Unlike ibacm, a source
-//!   that is not a local port is allowed: the SA answers for any pair, and so do we.
+//!   from `reversible_numpath`, the P_Key if non-zero; with no source, the first port is the
+//!   source (its GID for a GID destination, its LID for a LID one). The request goes to the
+//!   engine of the port its source names ([`super::route`]). With one port, a source that is
+//!   not local is allowed, unlike ibacm: the SA answers for any pair, and so do we; with
+//!   several, such a source is `ESRCADDR`, as ibacm answers it.
 //! * **Resolve, address form** (`-f n`, `-f i`, librdmacm `rdma_getaddrinfo`): names and IP
 //!   addresses are looked up in the hosts file (`ibacm_hosts.data`); GID and LID entries are
-//!   used as they are. Without a source we resolve from the local port and, as ibacm does,
+//!   used as they are, and routed as above. Without a source we resolve from the first port
+//!   and, as ibacm does,
 //!   return the source we used when the hosts file names one of the same kind (a name for a
 //!   name, an address of the same family for an IP address). librdmacm's route hint is not
 //!   used.
 //! * `ACM_FLAGS_QUERY_SA` (`-v`) bypasses the cache; `ACM_FLAGS_NODELAY` (`-c`) answers from
 //!   the cache only.
-//! * **Perf query**: the counters of [`super::stats::acm_counters`], for "all", for endpoint 1
-//!   and for an address of the local port; other endpoints are `ESRCADDR`.
-//! * **Endpoint query**: one endpoint, the local port (index 1, on its own port number).
+//! * **Perf query**: "all" gets the daemon-wide counters of [`super::stats::acm_counters`];
+//!   endpoint N (a served port, in order) and an address of a served port get that port's
+//!   ([`super::stats::port_acm_counters`]; with one port, the daemon-wide ones); other
+//!   endpoints are `ESRCADDR`.
+//! * **Endpoint query**: one endpoint per served port; index N among those on the port
+//!   number asked (all of them for port 0), as ibacm counts its endpoints.
 //!
 //! Statuses: no path (SA ERR_NO_RECORDS, or not cached with NODELAY) is `ENODATA`; no SA
 //! answer (or shutdown) `ETIMEDOUT`; too many resolves in flight `ENOMEM`; an invalid GID
@@ -28,8 +34,9 @@ use localsa_core::wire::{PathRecordMask, PathRecordRepr, SaError};
 
 use super::client::Waiting;
 use super::port::owns_lid;
+use super::route::{route, SourceKey};
 use super::runtime::Runtime;
-use super::stats::acm_counters;
+use super::stats::{acm_counters, port_acm_counters};
 use crate::server::acm::{
     decode_request, AcmRequest, AcmResponse, AcmStatus, Decoded, Endpoint, EpConfig, EpQuery, ErrorAction,
     Operation, PathData, PathFlags, PerfQuery, PerfTarget, ResolveForm, ResolveRequest, MAX_EP_ENTRIES,
@@ -83,9 +90,9 @@ impl Runtime<'_> {
 
     fn acm_request(&mut self, slot: usize, request: AcmRequest) {
         match request {
-            AcmRequest::Resolve(r) => match acm_query(&r, self.engine.port(), &self.hosts, &mut self.stats) {
-                Ok((query, flags, source)) => {
-                    self.start_resolve(slot, &query, flags, Waiting::Acm { tid: r.tid, source })
+            AcmRequest::Resolve(r) => match self.acm_route(&r) {
+                Ok((port, query, flags, source)) => {
+                    self.start_resolve(slot, port, &query, flags, Waiting::Acm { tid: r.tid, source })
                 }
                 Err(status) => {
                     self.stats.resolves += 1;
@@ -109,26 +116,64 @@ impl Runtime<'_> {
         }
     }
 
-    fn perf_answer(&mut self, p: &PerfQuery) -> Vec<u8> {
-        let local = self.engine.port().clone();
-        let (ours, index) = match &p.target {
-            PerfTarget::All => (true, 0),
-            PerfTarget::Index(n) => (*n == 1, *n),
-            PerfTarget::Address(ep) => (is_local(ep, &local, &self.hosts), 0),
-        };
-        if !ours {
-            self.stats.errors += 1;
-            return error_bytes(Operation::PerfQuery, p.tid, AcmStatus::SourceAddress);
+    /// The port a resolve goes to, with its query, flags and the source to name in the answer.
+    fn acm_route(
+        &mut self,
+        r: &ResolveRequest,
+    ) -> Result<(usize, Query, ResolveFlags, Option<Endpoint>), AcmStatus> {
+        let first = self.ports[0].local().clone();
+        let (query, flags, source) = acm_query(r, &first, &self.hosts, &mut self.stats)?;
+        let key = SourceKey::of_query(&query);
+        match route(&self.locals(), key) {
+            Some(port) => Ok((port, query, flags, source)),
+            None => {
+                log::debug!(
+                    "ACM resolve from a source that is no local port sgid={:?} slid={:?}",
+                    key.sgid,
+                    key.slid
+                );
+                Err(AcmStatus::SourceAddress)
+            }
         }
-        let counters = acm_counters(&self.daemon_stats(), &self.engine.stats());
+    }
+
+    fn perf_answer(&mut self, p: &PerfQuery) -> Vec<u8> {
+        let (port, index) = match &p.target {
+            PerfTarget::All => (None, 0),
+            PerfTarget::Index(n) => {
+                (Some((*n as usize).checked_sub(1).filter(|&i| i < self.ports.len())), *n)
+            }
+            PerfTarget::Address(ep) => {
+                (Some(self.ports.iter().position(|s| is_local(ep, s.local(), &self.hosts))), 0)
+            }
+        };
+        let counters = match port {
+            None => acm_counters(&self.daemon_stats(), &self.engine_stats()),
+            Some(None) => {
+                self.stats.errors += 1;
+                return error_bytes(Operation::PerfQuery, p.tid, AcmStatus::SourceAddress);
+            }
+            // One port: its endpoint's counters are the daemon's, as they always were.
+            Some(Some(_)) if self.ports.len() == 1 => {
+                acm_counters(&self.daemon_stats(), &self.engine_stats())
+            }
+            Some(Some(i)) => port_acm_counters(&self.ports[i].counters(), &self.ports[i].engine.stats()),
+        };
         encode_or_error(AcmResponse::perf(p.tid, index, &counters), Operation::PerfQuery, p.tid)
     }
 
     fn ep_answer(&mut self, e: &EpQuery) -> Vec<u8> {
-        if e.index != 1 || (e.port != 0 && e.port != self.attrs.port) {
+        // ibacm's numbering: endpoints counted from 1 over the ports, those of one port number
+        // only when a port is asked.
+        let found = self
+            .ports
+            .iter()
+            .filter(|s| e.port == 0 || e.port == s.attrs.port)
+            .nth((e.index as usize).wrapping_sub(1));
+        let Some(served) = found else {
             return error_bytes(Operation::EpQuery, e.tid, AcmStatus::Invalid);
-        }
-        let local = self.engine.port();
+        };
+        let local = served.local();
         let addrs: Vec<String> = self
             .hosts
             .by_gid(local.gid)
@@ -137,9 +182,9 @@ impl Runtime<'_> {
             .take(1000)
             .collect();
         let config = EpConfig {
-            dev_guid: self.device.node_guid,
-            port_num: self.attrs.port,
-            phys_port_cnt: self.device.ports,
+            dev_guid: served.device.node_guid,
+            port_num: served.attrs.port,
+            phys_port_cnt: served.device.ports,
             pkey: local.pkeys.first().copied().unwrap_or(0xffff),
             prov_name: PROVIDER.into(),
             addrs,

@@ -12,8 +12,9 @@ use super::dump::{DumpStream, MAX_DUMPS};
 use super::protocol::{
     parse_gid, AddParams, ErrorCode, FlushParams, FlushTarget, PathJson, Request, Selection, PROTOCOL_VERSION,
 };
+use super::route::not_served;
 use super::runtime::Runtime;
-use super::stats::{acm_counters, engine_json, table_json};
+use super::stats::{acm_counters, engine_json, ports_json, tables_json};
 use crate::server::acm::PerfCounters;
 
 impl Runtime<'_> {
@@ -87,12 +88,14 @@ impl Runtime<'_> {
             return self.reply_error(slot, id, ErrorCode::PermissionDenied, &msg);
         }
         match request {
-            Request::Resolve(p) => match p.to_query(self.engine.port()) {
-                Ok((query, flags)) => self.start_resolve(slot, &query, flags, Waiting::Admin { id }),
-                Err(msg) => {
+            Request::Resolve(p) => match self.admin_route(&p) {
+                Ok((port, query, flags)) => {
+                    self.start_resolve(slot, port, &query, flags, Waiting::Admin { id })
+                }
+                Err((code, msg)) => {
                     self.stats.resolves += 1;
                     self.stats.errors += 1;
-                    self.reply_error(slot, id, ErrorCode::InvalidQuery, &msg)
+                    self.reply_error(slot, id, code, &msg)
                 }
             },
             Request::Add(p) => self.op_add(slot, id, p),
@@ -108,7 +111,8 @@ impl Runtime<'_> {
                     );
                 }
                 let now = self.now();
-                let stream = DumpStream::snapshot(self.engine.table(), id, p.chunk, now);
+                let tables: Vec<_> = self.ports.iter().map(|s| (s.umad(), s.engine.table())).collect();
+                let stream = DumpStream::snapshot(&tables, id, p.chunk, now);
                 if let Some(c) = self.clients.get_mut(slot) {
                     c.dump = Some(stream);
                     self.active_dumps += 1;
@@ -126,12 +130,19 @@ impl Runtime<'_> {
             }
             Request::Reregister(_) => self.op_reregister(slot, id),
             Request::Ports(_) => {
-                let mut port = serde_json::to_value(&self.attrs).unwrap_or(Value::Null);
-                if let Value::Object(m) = &mut port {
-                    m.insert("node_guid".into(), json!(format!("0x{:016x}", self.device.node_guid)));
-                    m.insert("sa_reachable".into(), json!(self.engine.sa_reachable()));
-                }
-                self.reply_ok(slot, id, json!({"ports": [port]}));
+                let ports: Vec<Value> = self
+                    .ports
+                    .iter()
+                    .map(|s| {
+                        let mut port = serde_json::to_value(&s.attrs).unwrap_or(Value::Null);
+                        if let Value::Object(m) = &mut port {
+                            m.insert("node_guid".into(), json!(format!("0x{:016x}", s.device.node_guid)));
+                            m.insert("sa_reachable".into(), json!(s.engine.sa_reachable()));
+                        }
+                        port
+                    })
+                    .collect();
+                self.reply_ok(slot, id, json!({"ports": ports}));
             }
         }
     }
@@ -141,22 +152,34 @@ impl Runtime<'_> {
             Ok(r) => r,
             Err(e) => return self.reply_error(slot, id, ErrorCode::BadRequest, &format!("path: {e}")),
         };
+        let port = match p.port {
+            Some(u) => self.port_by_umad(u),
+            None => self.pin_port(&record),
+        };
+        let Some(port) = port else {
+            let msg = match p.port {
+                Some(u) => format!("port umad{u} is not served"),
+                None => "the path's SGID and SLID name no local port; give `port`".into(),
+            };
+            return self.reply_error(slot, id, ErrorCode::NoSuchPort, &msg);
+        };
         let origin = Origin { natural: Natural::all(), context: p.context.into() };
         let now = self.now();
-        let result = self.engine.table_mut().pin(now, &record, origin);
+        let result = self.ports[port].engine.table_mut().pin(now, &record, origin);
         if !result.is_stored() {
             let msg = format!("the table refused the pin: {result:?}");
             return self.reply_error(slot, id, ErrorCode::PinRefused, &msg);
         }
         let persisted = self.persist_pins();
         log::info!(
-            "pinned dgid={} dlid={} sgid={} slid={}",
+            "pinned port=umad{} dgid={} dlid={} sgid={} slid={}",
+            self.ports[port].umad(),
             record.dgid,
             record.dlid.get(),
             record.sgid,
             record.slid.get()
         );
-        self.broadcast(&json!({"event": "pinned", "path": PathJson::from(&record)}));
+        self.broadcast_for(port, json!({"event": "pinned", "path": PathJson::from(&record)}));
         let result = format!("{result:?}").to_lowercase();
         self.reply_ok(slot, id, json!({"result": result, "persisted": persisted}));
     }
@@ -181,26 +204,30 @@ impl Runtime<'_> {
                 && sel.slid.is_none_or(|l| r.slid.get() == l)
                 && sel.dlid.is_none_or(|l| r.dlid.get() == l)
         };
-        let victims: Vec<_> = self
-            .engine
-            .table()
-            .iter()
-            .filter(|e| e.pinned && matches(e.record))
-            .filter_map(|e| match e.kind {
-                EntryKind::Path(o) => Some((*e.record, o.context)),
-                _ => None,
-            })
-            .collect();
+        let Some(ports) = self.selected_ports(sel.port) else {
+            return self.reply_error(slot, id, ErrorCode::NoSuchPort, &not_served(sel.port));
+        };
         let mut removed = 0;
-        for (record, context) in &victims {
-            if self.engine.table_mut().unpin(record, context) {
-                removed += 1;
+        for port in ports {
+            let table = self.ports[port].engine.table_mut();
+            let victims: Vec<_> = table
+                .iter()
+                .filter(|e| e.pinned && matches(e.record))
+                .filter_map(|e| match e.kind {
+                    EntryKind::Path(o) => Some((*e.record, o.context)),
+                    _ => None,
+                })
+                .collect();
+            for (record, context) in &victims {
+                if table.unpin(record, context) {
+                    removed += 1;
+                }
             }
         }
         let persisted = if removed > 0 { self.persist_pins() } else { true };
         if removed > 0 {
             log::info!("unpinned count={removed}");
-            self.broadcast(&json!({"event": "unpinned", "removed": removed}));
+            self.broadcast(&json!({"event": "unpinned", "removed": removed, "port": sel.port}));
         }
         self.reply_ok(slot, id, json!({"removed": removed, "persisted": persisted}));
     }
@@ -210,26 +237,37 @@ impl Runtime<'_> {
             Ok(t) => t,
             Err(e) => return self.reply_error(slot, id, ErrorCode::BadRequest, &e),
         };
-        let pins = if p.pinned { PinPolicy::Drop } else { PinPolicy::Keep };
-        let pinned_before = self.engine.table().pinned_len();
-        let table = self.engine.table_mut();
-        let (removed, what) = match target {
-            FlushTarget::All => (table.flush(pins), json!("all")),
-            FlushTarget::Gid(g) => (table.invalidate_gid(&g, pins), json!({"gid": g.to_string()})),
-            FlushTarget::Lid(l) => (table.invalidate_lid(l, pins), json!({"lid": l})),
-            FlushTarget::Prefix(x) => {
-                (table.invalidate_prefix(x, pins), json!({"prefix": format!("0x{x:016x}")}))
-            }
+        let Some(ports) = self.selected_ports(p.port) else {
+            return self.reply_error(slot, id, ErrorCode::NoSuchPort, &not_served(p.port));
         };
-        let persisted =
-            if self.engine.table().pinned_len() != pinned_before { self.persist_pins() } else { true };
+        let pins = if p.pinned { PinPolicy::Drop } else { PinPolicy::Keep };
+        let what = match target {
+            FlushTarget::All => json!("all"),
+            FlushTarget::Gid(g) => json!({"gid": g.to_string()}),
+            FlushTarget::Lid(l) => json!({"lid": l}),
+            FlushTarget::Prefix(x) => json!({"prefix": format!("0x{x:016x}")}),
+        };
+        let (mut removed, mut pins_dropped) = (0, false);
+        for &port in &ports {
+            let table = self.ports[port].engine.table_mut();
+            let pinned_before = table.pinned_len();
+            removed += match target {
+                FlushTarget::All => table.flush(pins),
+                FlushTarget::Gid(g) => table.invalidate_gid(&g, pins),
+                FlushTarget::Lid(l) => table.invalidate_lid(l, pins),
+                FlushTarget::Prefix(x) => table.invalidate_prefix(x, pins),
+            };
+            pins_dropped |= table.pinned_len() != pinned_before;
+        }
+        let persisted = if pins_dropped { self.persist_pins() } else { true };
         let uid = self.clients.get(slot).and_then(|c| c.cred).map(|c| c.uid());
+        let port_field = p.port.map_or(Value::Null, |u| json!(u));
         log::info!(
-            "flushed target={what} removed={removed} pinned_too={} uid={}",
+            "flushed target={what} port={port_field} removed={removed} pinned_too={} uid={}",
             p.pinned,
             uid.unwrap_or(0)
         );
-        self.broadcast(&json!({"event": "flushed", "target": what, "removed": removed, "pinned": p.pinned}));
+        self.broadcast(&json!({"event": "flushed", "target": what, "removed": removed, "pinned": p.pinned, "port": port_field}));
         self.reply_ok(slot, id, json!({"removed": removed, "persisted": persisted}));
     }
 
@@ -247,8 +285,7 @@ impl Runtime<'_> {
     }
 
     fn stats_json(&self) -> Value {
-        let e = self.engine.stats();
-        let t = self.engine.table();
+        let e = self.engine_stats();
         let d = self.daemon_stats();
         let acm = acm_counters(&d, &e);
         let acm_map: Map<String, Value> = PerfCounters::NAMES
@@ -261,9 +298,9 @@ impl Runtime<'_> {
             "protocol": PROTOCOL_VERSION,
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_s": self.uptime(),
-            "sa_reachable": self.engine.sa_reachable(),
+            "sa_reachable": self.sa_reachable(),
             "engine": engine_json(&e),
-            "table": table_json(t.counters(), t.len(), t.capacity(), t.pinned_len(), t.generation()),
+            "table": tables_json(&self.ports),
             "daemon": d,
             "acm": acm_map,
             "limits": {
@@ -272,6 +309,7 @@ impl Runtime<'_> {
                 "max_buffered": l.max_buffered,
                 "max_line": l.max_line,
             },
+            "ports": ports_json(&self.ports),
         })
     }
 

@@ -79,8 +79,8 @@ pub struct Client {
     pub inbuf: Vec<u8>,
     out: Vec<u8>,
     out_pos: usize,
-    /// Requests waiting for the engine, by request id.
-    pub waiting: HashMap<u32, Waiting>,
+    /// Requests waiting for an engine, by request id: which port's engine, and how to answer.
+    pub waiting: HashMap<u32, (usize, Waiting)>,
     next_request: u32,
     /// The epoll interest currently registered.
     pub interest: EpollFlags,

@@ -95,8 +95,11 @@ impl ClientLimits {
 pub struct Settings {
     /// The file the settings came from, if any.
     pub source: Option<PathBuf>,
-    /// umad index of the port to serve; `None`: the first active port.
-    pub port: Option<u32>,
+    /// The ports to serve.
+    pub ports: PortChoice,
+    /// Where each port's SA queries go: empty, the SM of each port; one value, every port;
+    /// several, one per port in the order of [`Self::ports`]. `engine.upstream` holds the first.
+    pub upstreams: Vec<Upstream>,
     /// ACM socket; `None`: no ACM service.
     pub acm_socket: Option<PathBuf>,
     /// Admin socket; `None`: no admin service.
@@ -125,7 +128,8 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             source: None,
-            port: None,
+            ports: PortChoice::FirstActive,
+            upstreams: Vec::new(),
             acm_socket: Some(DEFAULT_ACM_SOCKET.into()),
             admin_socket: Some(DEFAULT_ADMIN_SOCKET.into()),
             admin_group: None,
@@ -144,8 +148,8 @@ impl Default for Settings {
 /// Command-line overrides; `None` leaves the file's value (or the default).
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
-    /// `--port`.
-    pub port: Option<u32>,
+    /// `--port`, as often as given.
+    pub ports: Vec<PortArg>,
     /// `--acm-socket` (`none` disables).
     pub acm_socket: Option<String>,
     /// `--admin-socket` (`none` disables).
@@ -160,10 +164,10 @@ pub struct Overrides {
     pub pcap: Option<PathBuf>,
     /// `--log-level`.
     pub log_level: Option<log::LevelFilter>,
-    /// `--upstream-lid`.
-    pub upstream_lid: Option<u16>,
-    /// `--upstream-gid`.
-    pub upstream_gid: Option<Gid>,
+    /// `--upstream-lid`, as often as given.
+    pub upstream_lid: Vec<u16>,
+    /// `--upstream-gid`, as often as given.
+    pub upstream_gid: Vec<Gid>,
     /// `--sa-depth`.
     pub sa_depth: Option<usize>,
     /// `--mode`.
@@ -194,6 +198,67 @@ pub struct Overrides {
     pub partial_timeout: Option<Duration>,
     /// `--port-poll-interval`.
     pub port_poll_interval: Option<Duration>,
+}
+
+/// Which ports the daemon serves (`port` in the file, `--port` on the command line).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum PortChoice {
+    /// The first ACTIVE port (the first port at all if none is active yet).
+    #[default]
+    FirstActive,
+    /// Every ACTIVE port (`"all"`).
+    AllActive,
+    /// These umad indexes, in this order; the first is where requests without a source go.
+    List(Vec<u32>),
+}
+
+impl PortChoice {
+    /// The choice the `--port` flags make (`None` when none was given).
+    pub fn from_args(args: &[PortArg]) -> Result<Option<PortChoice>, String> {
+        if args.is_empty() {
+            return Ok(None);
+        }
+        if args.contains(&PortArg::All) {
+            if args.len() > 1 {
+                return Err("--port all cannot be combined with other --port values".into());
+            }
+            return Ok(Some(PortChoice::AllActive));
+        }
+        let list: Vec<u32> =
+            args.iter().filter_map(|a| if let PortArg::Index(i) = a { Some(*i) } else { None }).collect();
+        PortChoice::list(list).map(Some)
+    }
+
+    fn list(list: Vec<u32>) -> Result<PortChoice, String> {
+        for (i, p) in list.iter().enumerate() {
+            if list[..i].contains(p) {
+                return Err(format!("port {p} is given twice"));
+            }
+        }
+        Ok(PortChoice::List(list))
+    }
+}
+
+/// One `--port` value: a umad index or `all`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortArg {
+    /// `umadN`.
+    Index(u32),
+    /// Every ACTIVE port.
+    All,
+}
+
+impl std::str::FromStr for PortArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "all" {
+            return Ok(PortArg::All);
+        }
+        match s.parse::<u32>() {
+            Ok(i) if i <= 63 => Ok(PortArg::Index(i)),
+            _ => Err(format!("{s:?} is not a port: a umad index 0..63 or \"all\"")),
+        }
+    }
 }
 
 /// `mode` as written.
@@ -235,7 +300,7 @@ struct FileConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DaemonSection {
-    port: Option<Ranged<0, 63>>,
+    port: Option<PortValue>,
     acm_socket: Option<OptPath>,
     admin_socket: Option<OptPath>,
     admin_group: Option<NonEmpty>,
@@ -249,8 +314,8 @@ struct DaemonSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SaSection {
-    upstream_lid: Option<Ranged<1, 0xbfff>>,
-    upstream_gid: Option<GidValue>,
+    upstream_lid: Option<OneOrMany<Ranged<1, 0xbfff>>>,
+    upstream_gid: Option<OneOrMany<GidValue>>,
     sa_depth: Option<Ranged<1, 4096>>,
     mode: Option<ModeName>,
     bulk_refresh: Option<Dur<1000, { 7 * 24 * 3600 * 1000 }>>,
@@ -409,6 +474,69 @@ impl<'de> Deserialize<'de> for Level {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         parse_level(&s).map(Level).map_err(de::Error::custom)
+    }
+}
+
+/// `port`: a umad index, a list of them, or `"all"`.
+#[derive(Debug, Clone)]
+struct PortValue(PortChoice);
+
+impl<'de> Deserialize<'de> for PortValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = PortChoice;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a umad index 0..63, a list of them, or \"all\"")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<PortChoice, E> {
+                match u32::try_from(v) {
+                    Ok(i) if i <= 63 => Ok(PortChoice::List(vec![i])),
+                    _ => Err(E::custom(format!("{v} is out of range: expected 0 to 63"))),
+                }
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<PortChoice, E> {
+                self.visit_i64(i64::try_from(v).unwrap_or(i64::MAX))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<PortChoice, E> {
+                match v {
+                    "all" => Ok(PortChoice::AllActive),
+                    _ => Err(E::custom(format!("{v:?} is not a port: a umad index, a list, or \"all\""))),
+                }
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<PortChoice, A::Error> {
+                let mut list = Vec::new();
+                while let Some(p) = seq.next_element::<Ranged<0, 63>>()? {
+                    list.push(p.0 as u32);
+                }
+                if list.is_empty() {
+                    return Err(de::Error::custom("the list of ports is empty"));
+                }
+                PortChoice::list(list).map_err(de::Error::custom)
+            }
+        }
+        d.deserialize_any(V).map(PortValue)
+    }
+}
+
+/// One value, or a list of them (one per port).
+#[derive(Debug, Clone)]
+struct OneOrMany<T>(Vec<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Shape<T> {
+            Many(Vec<T>),
+            One(T),
+        }
+        match Shape::deserialize(d) {
+            Ok(Shape::One(v)) => Ok(OneOrMany(vec![v])),
+            Ok(Shape::Many(v)) if !v.is_empty() => Ok(OneOrMany(v)),
+            Ok(Shape::Many(_)) => Err(de::Error::custom("the list is empty")),
+            Err(_) => Err(de::Error::custom("expected a value or a list of values, one per port")),
+        }
     }
 }
 
@@ -614,7 +742,13 @@ impl Settings {
         let mut s = Settings { source: path.map(Path::to_owned), ..Settings::default() };
 
         let d = &file.daemon;
-        s.port = o.port.or(d.port.map(|v| v.0 as u32));
+        s.ports = match PortChoice::from_args(&o.ports) {
+            Ok(Some(c)) => c,
+            Ok(None) => d.port.as_ref().map(|p| p.0.clone()).unwrap_or_default(),
+            Err(m) => {
+                return Err(ConfigError { file: None, line: None, key: Some("--port".into()), message: m })
+            }
+        };
         s.acm_socket = pick_path(o.acm_socket.as_deref(), d.acm_socket.as_ref(), s.acm_socket);
         s.admin_socket = pick_path(o.admin_socket.as_deref(), d.admin_socket.as_ref(), s.admin_socket);
         s.hosts_file = pick_path(o.hosts_file.as_deref(), d.hosts_file.as_ref(), s.hosts_file);
@@ -626,17 +760,26 @@ impl Settings {
             o.port_poll_interval.or(d.port_poll_interval.map(|v| v.0)).unwrap_or(s.port_poll_interval);
 
         let sa = &file.sa;
-        let e = &mut s.engine;
-        let lid = o.upstream_lid.or(sa.upstream_lid.map(|v| v.0 as u16));
-        let gid = o.upstream_gid.or(sa.upstream_gid.map(|g| g.0));
-        e.upstream = match (lid, gid) {
-            (Some(_), Some(_)) => {
+        let lids: Vec<u16> = if o.upstream_lid.is_empty() {
+            sa.upstream_lid.as_ref().map(|v| v.0.iter().map(|l| l.0 as u16).collect()).unwrap_or_default()
+        } else {
+            o.upstream_lid.clone()
+        };
+        let gids: Vec<Gid> = if o.upstream_gid.is_empty() {
+            sa.upstream_gid.as_ref().map(|v| v.0.iter().map(|g| g.0).collect()).unwrap_or_default()
+        } else {
+            o.upstream_gid.clone()
+        };
+        s.upstreams = match (lids.is_empty(), gids.is_empty()) {
+            (false, false) => {
                 return Err(at("sa", "upstream_gid", "give upstream_lid or upstream_gid, not both".into()))
             }
-            (Some(l), None) => Upstream::Lid(l),
-            (None, Some(g)) => Upstream::Gid(g),
-            (None, None) => Upstream::SmLid,
+            (false, true) => lids.into_iter().map(Upstream::Lid).collect(),
+            (true, false) => gids.into_iter().map(Upstream::Gid).collect(),
+            (true, true) => Vec::new(),
         };
+        let e = &mut s.engine;
+        e.upstream = s.upstreams.first().copied().unwrap_or(Upstream::SmLid);
         e.sa_depth = o.sa_depth.or(sa.sa_depth.map(|v| v.0 as usize)).unwrap_or(e.sa_depth);
         e.max_retries = o.max_retries.or(sa.max_retries.map(|v| v.0 as u8)).unwrap_or(e.max_retries);
         if let Some(t) = o.timeout.or(sa.timeout.map(|t| t.0)) {
@@ -753,7 +896,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.acm_socket, None);
-        assert_eq!(s.port, Some(2));
+        assert_eq!(s.ports, PortChoice::List(vec![2]));
         assert_eq!(s.engine.sa_depth, 4);
         assert_eq!(s.engine.upstream, Upstream::Lid(7));
         assert_eq!(s.engine.timeout, Some(localsa_core::time::Duration::from_millis(250)));
@@ -790,6 +933,37 @@ mod tests {
         let s = Settings::from_text(Some(Path::new("t")), "[sa]\nsa_depth = 3\n", &o).unwrap();
         assert_eq!(s.engine.sa_depth, 9);
         assert_eq!(s.acm_socket.as_deref(), Some(Path::new("/tmp/a")));
+    }
+
+    #[test]
+    fn ports() {
+        assert_eq!(load("").unwrap().ports, PortChoice::FirstActive);
+        assert_eq!(load("[daemon]\nport = [1, 0]\n").unwrap().ports, PortChoice::List(vec![1, 0]));
+        assert_eq!(load("[daemon]\nport = \"all\"\n").unwrap().ports, PortChoice::AllActive);
+        for bad in ["port = [1, 1]", "port = []", "port = 64", "port = \"some\"", "port = [\"all\"]"] {
+            let e = load(&format!("[daemon]\n{bad}\n")).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some("daemon.port"), "{bad}: {e}");
+        }
+        let o = Overrides { ports: vec![PortArg::Index(3), PortArg::Index(1)], ..Default::default() };
+        let s = Settings::from_text(Some(Path::new("t")), "[daemon]\nport = \"all\"\n", &o).unwrap();
+        assert_eq!(s.ports, PortChoice::List(vec![3, 1]));
+        let o = Overrides { ports: vec![PortArg::All, PortArg::Index(1)], ..Default::default() };
+        assert!(Settings::from_text(None, "", &o).is_err());
+        assert_eq!("all".parse::<PortArg>(), Ok(PortArg::All));
+        assert!("64".parse::<PortArg>().is_err());
+    }
+
+    #[test]
+    fn upstreams_per_port() {
+        let s = load("[sa]\nupstream_gid = [\"fe80::1\", \"fe80::2\"]\n").unwrap();
+        let g = |t: &str| Upstream::Gid(Gid::parse(t).unwrap());
+        assert_eq!(s.upstreams, vec![g("fe80::1"), g("fe80::2")]);
+        assert_eq!(s.engine.upstream, g("fe80::1"));
+        let s = load("[sa]\nupstream_lid = 4\n").unwrap();
+        assert_eq!(s.upstreams, vec![Upstream::Lid(4)]);
+        assert!(load("[sa]\nupstream_lid = [4, 0]\n").is_err());
+        assert!(load("[sa]\nupstream_gid = []\n").is_err());
+        assert!(load("").unwrap().upstreams.is_empty());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `dump`: the table, streamed to an admin client in chunks.
 //!
-//! The table is copied when the request arrives (about 100 bytes per entry: 6.5 MiB for a
+//! Every served port's table, one after the other, each entry naming its port (umad index).
+//! The tables are copied when the request arrives (about 100 bytes per entry: 6.5 MiB for a
 //! full 65536-entry table), so the client sees one consistent moment however slowly it reads;
 //! lines are made from the copy only while the client's output buffer is nearly empty, so a
 //! large dump never counts against the slow-reader limit. At most [`MAX_DUMPS`] dumps run at
@@ -23,6 +24,7 @@ pub const MAX_CHUNK: usize = 4096;
 
 #[derive(Debug, Clone, Copy)]
 struct Item {
+    port: u32,
     record: Record,
     kind: EntryKind,
     pinned: bool,
@@ -44,16 +46,18 @@ pub struct DumpStream {
 }
 
 impl DumpStream {
-    /// Copies `table` at `now`.
+    /// Copies the `tables` (each with its port's umad index) at `now`.
     pub fn snapshot<const N: usize>(
-        table: &Table<N>,
+        tables: &[(u32, &Table<N>)],
         id: Value,
         chunk: Option<usize>,
         now: Instant,
     ) -> DumpStream {
-        let items = table
+        let items = tables
             .iter()
-            .map(|e| Item {
+            .flat_map(|&(port, table)| table.iter().map(move |e| (port, e)))
+            .map(|(port, e)| Item {
+                port,
                 record: *e.record,
                 kind: e.kind,
                 pinned: e.pinned,
@@ -105,6 +109,7 @@ fn item_json(i: &Item, now: Instant) -> Value {
     let expires_in_ms = i.expires.map(|t| t.saturating_since(now).as_millis());
     match i.kind {
         EntryKind::Path(origin) => json!({
+            "port": i.port,
             "kind": "path",
             "pinned": i.pinned,
             "stale": i.stale,
@@ -115,6 +120,7 @@ fn item_json(i: &Item, now: Instant) -> Value {
             "path": PathJson::from(&i.record),
         }),
         EntryKind::Negative { mask, error } => json!({
+            "port": i.port,
             "kind": "negative",
             "stale": i.stale,
             "expires_in_ms": expires_in_ms,

@@ -3,21 +3,23 @@
 //! # Threads
 //!
 //! * **Main**: blocks SIGTERM, SIGINT and SIGHUP (every thread inherits the mask, so the
-//!   signals are only ever read from a signalfd), sets everything up, starts the two other
-//!   threads, waits for the engine thread, then stops the reader and releases the port (the
+//!   signals are only ever read from a signalfd), sets everything up, starts the other
+//!   threads, waits for the engine thread, then stops the readers and releases the ports (a
 //!   umad agent is unregistered when the last handle to it goes).
-//! * **Engine** ([`runtime`]): owns the engine, built on this thread's large stack, and every
-//!   socket; an epoll loop over the listeners, the clients, the signalfd and the reader's
-//!   eventfd, with the engine's `poll_at()` as its timeout.
-//! * **umad reader** ([`reader`]): waits on the umad descriptor alone (the ibsim shim requires
-//!   it) and passes MADs to the engine thread.
+//! * **Engine** ([`runtime`]): owns one engine per port served (each on the heap, about
+//!   20 MiB) and every socket; an epoll loop over the listeners, the clients, the signalfd and
+//!   the readers' eventfd, with the earliest of the engines' `poll_at()` as its timeout.
+//!   Requests go to the engine of the port they name as source ([`route`]).
+//! * **umad readers** ([`reader`]), one per port: each waits on its umad descriptor alone (the
+//!   ibsim shim requires it) and passes MADs, tagged with the port, to the engine thread.
 //!
 //! # Files
 //!
 //! [`config`] settings; [`listeners`] and [`systemd`] the sockets; [`client`], [`slots`],
 //! [`token`] connections and how answers find them; [`acm_service`] and [`admin_service`]
 //! the two protocols ([`protocol`] the admin messages, [`dump`] the table stream);
-//! [`pinned`] pins on disk; [`privilege`] who may change things; [`port`] the local port;
+//! [`pinned`] pins on disk; [`privilege`] who may change things; [`port`] the local ports,
+//! [`served`] one served port and its engine, [`route`] which port a request goes to;
 //! [`fds`] descriptor budget; [`capture`] `--pcap`; [`stats`] counters; [`logger`] logs.
 
 pub mod acm_service;
@@ -34,7 +36,9 @@ pub mod port;
 pub mod privilege;
 pub mod protocol;
 pub mod reader;
+pub mod route;
 pub mod runtime;
+pub mod served;
 pub mod slots;
 pub mod stats;
 pub mod systemd;
@@ -104,17 +108,30 @@ pub fn run(settings: Settings) -> Result<(), DaemonError> {
         None => None,
     };
 
-    let attrs = port::choose(settings.port).map_err(DaemonError::Port)?;
-    let device = port::device_info(&attrs);
+    let chosen = port::choose(&settings.ports).map_err(DaemonError::Port)?;
+    let upstreams = match settings.upstreams.len() {
+        0 | 1 => vec![settings.engine.upstream; chosen.len()],
+        n if n == chosen.len() => settings.upstreams.clone(),
+        n => {
+            return Err(DaemonError::Config(format!(
+                "{n} upstreams for {} ports: give one for every port, or one per port",
+                chosen.len()
+            )))
+        }
+    };
     let mut methods = vec![METHOD_REPORT];
     if settings.engine.serve_sa {
         // Set: leaves subscribe to traps at their replica (InformInfo).
         methods.extend([METHOD_GET, METHOD_SET, METHOD_GET_TABLE]);
     }
-    let umad = Arc::new(
-        UmadPort::open(attrs.clone(), &methods, false)
-            .map_err(|e| DaemonError::Port(format!("{}: {e}", attrs.device_path())))?,
-    );
+    let mut umads = Vec::with_capacity(chosen.len());
+    for attrs in &chosen {
+        umads.push(Arc::new(
+            UmadPort::open(attrs.clone(), &methods, false)
+                .map_err(|e| DaemonError::Port(format!("{}: {e}", attrs.device_path())))?,
+        ));
+    }
+    let attrs = chosen[0].clone();
 
     let inherited = systemd::take_listen_fds();
     let listeners =
@@ -165,27 +182,49 @@ pub fn run(settings: Settings) -> Result<(), DaemonError> {
         }
     };
     let budget = fds::plan(settings.clients.max_clients);
-    let (mut reader, mads) = match reader::Reader::spawn(umad.clone(), wake.clone()) {
-        Ok(r) => r,
-        Err(e) => {
-            cleanup(&listeners);
-            return Err(DaemonError::Os(format!("cannot start the umad reader: {e}")));
-        }
-    };
-    let mads_dropped = reader.dropped_counter();
-    let local = port::local_port(&attrs);
-    let mut engine_config = settings.engine;
-    engine_config.tid_seed = tid_seed();
+    let (tx, mads) = reader::Reader::channel(umads.len());
+    let mut readers = Vec::with_capacity(umads.len());
+    let mut ports = Vec::with_capacity(umads.len());
+    for (i, umad) in umads.iter().enumerate() {
+        let reader = match reader::Reader::spawn(umad.clone(), i, tx.clone(), wake.clone()) {
+            Ok(r) => r,
+            Err(e) => {
+                cleanup(&listeners);
+                return Err(DaemonError::Os(format!("cannot start the umad reader: {e}")));
+            }
+        };
+        let attrs = umad.attributes().clone();
+        ports.push(served::PortParts {
+            umad: umad.clone(),
+            device: port::device_info(&attrs),
+            attrs,
+            dropped: reader.dropped_counter(),
+        });
+        readers.push(reader);
+    }
+    drop(tx);
+    let seed = tid_seed();
+    let engine_configs: Vec<_> = chosen
+        .iter()
+        .zip(&upstreams)
+        .enumerate()
+        .map(|(i, (a, &upstream))| {
+            let config = localsa_core::engine::Config {
+                upstream,
+                // Apart per port, so that a capture of several ports stays readable.
+                tid_seed: seed.wrapping_add((i as u32) << 24).max(1),
+                ..settings.engine
+            };
+            (config, port::local_port(a))
+        })
+        .collect();
     let parts = Parts {
         settings,
         listeners,
         signals,
         wake,
         mads,
-        mads_dropped,
-        umad: umad.clone(),
-        attrs,
-        device,
+        ports,
         hosts,
         pins,
         initial_pins,
@@ -198,18 +237,31 @@ pub fn run(settings: Settings) -> Result<(), DaemonError> {
     let engine_thread =
         std::thread::Builder::new().name("localsa-engine".into()).stack_size(ENGINE_STACK).spawn(move || {
             let clock = parts.clock;
-            // Built here, on the large stack: the engine is one ~20 MiB value.
-            let mut engine = HostEngine::new(clock.now(), engine_config, local);
-            Runtime::new(&mut engine, parts)?.run()
+            // One ~20 MiB engine per port, on the heap; an unoptimised build makes the empty
+            // engine on this thread's large stack first.
+            let mut engines: Vec<Box<HostEngine>> = Vec::with_capacity(engine_configs.len());
+            for (config, local) in engine_configs {
+                let mut engine = Box::new(HostEngine::EMPTY);
+                engine.start(clock.now(), config, local);
+                engines.push(engine);
+            }
+            Runtime::new(engines.iter_mut().map(|e| &mut **e).collect(), parts)?.run()
         });
     let result = match engine_thread {
         Ok(h) => h.join().unwrap_or_else(|_| Err("the engine thread panicked".into())),
         Err(e) => Err(format!("cannot start the engine thread: {e}")),
     };
-    reader.stop();
-    log::info!("umad reader stopped mads_dropped={}", reader.dropped());
-    drop(umad);
-    log::info!("umad agent unregistered; exiting");
+    for (r, umad) in readers.iter_mut().zip(&umads) {
+        r.stop();
+        log::info!(
+            "umad reader stopped port=umad{} mads_dropped={}",
+            umad.attributes().umad_index,
+            r.dropped()
+        );
+    }
+    let served = umads.len();
+    drop(umads);
+    log::info!("umad agent unregistered ports={served}; exiting");
     result.map_err(DaemonError::Os)
 }
 

@@ -1,25 +1,33 @@
-//! The local port: which one we serve, what the engine needs to know about it, and noticing
-//! when it changes (the SM moved, the port got a new LID, went down or came back).
+//! The local ports: which ones we serve, what an engine needs to know about its port, and
+//! noticing when one changes (the SM moved, the port got a new LID, went down or came back).
 
 use localsa_core::engine::{LocalPort, MAX_PKEYS};
 
+use super::config::PortChoice;
 use crate::umad::sysfs::{read_attr, IB_CLASS_DIR};
 use crate::umad::{list_ports, PortAttributes};
 
-/// The port `index` names, or the first active one (the first one at all if none is active
-/// yet: the daemon then serves it as soon as it comes up).
-pub fn choose(index: Option<u32>) -> Result<PortAttributes, String> {
-    if let Some(i) = index {
-        return PortAttributes::read(i).map_err(|e| format!("port umad{i}: {e}"));
+/// The ports `choice` names, in order: the listed umad indexes; every active port; or the
+/// first active one. With no port active, `all` and the default serve the first port there is
+/// (the daemon then serves it as soon as it comes up).
+pub fn choose(choice: &PortChoice) -> Result<Vec<PortAttributes>, String> {
+    if let PortChoice::List(list) = choice {
+        return list
+            .iter()
+            .map(|&i| PortAttributes::read(i).map_err(|e| format!("port umad{i}: {e}")))
+            .collect();
     }
     let ports: Vec<PortAttributes> = list_ports().into_iter().filter_map(Result::ok).collect();
-    if let Some(p) = ports.iter().find(|p| p.is_active()) {
-        return Ok(p.clone());
+    let active: Vec<PortAttributes> = ports.iter().filter(|p| p.is_active()).cloned().collect();
+    match (choice, active.first()) {
+        (PortChoice::AllActive, Some(_)) => return Ok(active),
+        (_, Some(p)) => return Ok(vec![p.clone()]),
+        (_, None) => {}
     }
     match ports.into_iter().next() {
         Some(p) => {
             log::warn!("no active port; serving the first one port=umad{} state={}", p.umad_index, p.state);
-            Ok(p)
+            Ok(vec![p])
         }
         None => Err("no InfiniBand port found (no /sys/class/infiniband_mad/umad*)".into()),
     }

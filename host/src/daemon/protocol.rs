@@ -155,6 +155,10 @@ pub struct ResolveParams {
     /// Answer from the cache or fail; never ask the SA.
     #[serde(default, skip_serializing_if = "is_false")]
     pub cache_only: bool,
+    /// The port (umad index) whose engine answers, whatever the source; by default the port
+    /// the source names (`sgid`, else `slid`), or the first port without a source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u32>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -170,6 +174,10 @@ pub struct AddParams {
     /// Which queries it answers (default: queries without ServiceID, QoS class or P_Key).
     #[serde(default)]
     pub context: ContextJson,
+    /// The port (umad index) whose table holds the pin (default: the port of the path's SGID,
+    /// else of its SLID; with one port, that port).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u32>,
 }
 
 /// Which pinned paths `del` removes: every one matching all the given fields (at least one).
@@ -188,6 +196,9 @@ pub struct Selection {
     /// Destination LID.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dlid: Option<u16>,
+    /// Only this port's pins (umad index; default: every port's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u32>,
 }
 
 /// `flush`: everything (no target), or the entries of one GID, LID or subnet prefix.
@@ -206,6 +217,9 @@ pub struct FlushParams {
     /// Pinned entries go too (and the pinned file is rewritten).
     #[serde(default, skip_serializing_if = "is_false")]
     pub pinned: bool,
+    /// Only this port's table (umad index; default: every port's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u32>,
 }
 
 impl FlushParams {
@@ -664,6 +678,9 @@ pub enum ErrorCode {
     PinRefused,
     /// A request line longer than the limit.
     LineTooLong,
+    /// The request names a port the daemon does not serve (`port`), or a source that is no
+    /// local port while the daemon serves several.
+    NoSuchPort,
 }
 
 impl ErrorCode {
@@ -682,6 +699,7 @@ impl ErrorCode {
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::PinRefused => "pin_refused",
             ErrorCode::LineTooLong => "line_too_long",
+            ErrorCode::NoSuchPort => "no_such_port",
         }
     }
 }

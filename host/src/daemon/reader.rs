@@ -1,11 +1,11 @@
-//! The umad reader thread.
+//! The umad reader threads, one per port.
 //!
 //! Under the ibsim shim, `poll` on a set that contains the umad descriptor waits on that
 //! descriptor alone, and the umad descriptor cannot go into an epoll set at all (it is a fake
-//! number only the shim's `poll`/`read` know). So one thread does nothing but wait on the umad
-//! descriptor (with a short timeout, to notice shutdown), read each MAD, hand it to the engine
-//! thread over a bounded channel and wake that thread through an eventfd, which *is* in its
-//! epoll set. On a real kernel the same split costs one thread and keeps the engine thread's
+//! number only the shim's `poll`/`read` know). So for each port one thread does nothing but
+//! wait on that port's umad descriptor (with a short timeout, to notice shutdown), read each
+//! MAD, hand it to the engine thread tagged with the port's index, over a bounded channel all
+//! readers share, and wake that thread through an eventfd, which *is* in its epoll set. On a real kernel the same split costs one thread and keeps the engine thread's
 //! loop uniform.
 //!
 //! If the engine thread falls more than [`QUEUE`] MADs behind, further MADs are dropped and
@@ -21,8 +21,11 @@ use nix::sys::eventfd::EventFd;
 
 use crate::umad::{Received, UmadPort};
 
-/// MADs queued between the threads.
+/// MADs queued between the threads, per port.
 pub const QUEUE: usize = 4096;
+
+/// A MAD from port `.0` (an index into the ports the daemon serves).
+pub type Tagged = (usize, Received);
 /// How long one wait on the umad descriptor lasts: the longest shutdown waits for this thread.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -35,17 +38,26 @@ pub struct Reader {
 }
 
 impl Reader {
-    /// Starts the thread; MADs come out of the returned receiver, each followed by a write to
+    /// The channel the readers of `ports` ports share.
+    pub fn channel(ports: usize) -> (SyncSender<Tagged>, Receiver<Tagged>) {
+        mpsc::sync_channel(QUEUE * ports.max(1))
+    }
+
+    /// Starts the thread for port `index`; its MADs go into `tx`, each followed by a write to
     /// `wake`.
-    pub fn spawn(port: Arc<UmadPort>, wake: Arc<EventFd>) -> std::io::Result<(Reader, Receiver<Received>)> {
-        let (tx, rx) = mpsc::sync_channel(QUEUE);
+    pub fn spawn(
+        port: Arc<UmadPort>,
+        index: usize,
+        tx: SyncSender<Tagged>,
+        wake: Arc<EventFd>,
+    ) -> std::io::Result<Reader> {
         let stop = Arc::new(AtomicBool::new(false));
         let dropped = Arc::new(AtomicU64::new(0));
         let (s, d) = (stop.clone(), dropped.clone());
         let handle = std::thread::Builder::new()
-            .name("localsa-umad".into())
-            .spawn(move || run(&port, &tx, &wake, &s, &d))?;
-        Ok((Reader { stop, dropped, handle: Some(handle) }, rx))
+            .name(format!("localsa-umad{}", port.attributes().umad_index))
+            .spawn(move || run(&port, index, &tx, &wake, &s, &d))?;
+        Ok(Reader { stop, dropped, handle: Some(handle) })
     }
 
     /// MADs dropped because the queue was full.
@@ -73,11 +85,18 @@ impl Drop for Reader {
     }
 }
 
-fn run(port: &UmadPort, tx: &SyncSender<Received>, wake: &EventFd, stop: &AtomicBool, dropped: &AtomicU64) {
+fn run(
+    port: &UmadPort,
+    index: usize,
+    tx: &SyncSender<Tagged>,
+    wake: &EventFd,
+    stop: &AtomicBool,
+    dropped: &AtomicU64,
+) {
     let mut last_error: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
         match port.recv(POLL) {
-            Ok(Some(mad)) => match tx.try_send(mad) {
+            Ok(Some(mad)) => match tx.try_send((index, mad)) {
                 Ok(()) => {
                     let _ = wake.write(1);
                 }
@@ -91,7 +110,7 @@ fn run(port: &UmadPort, tx: &SyncSender<Received>, wake: &EventFd, stop: &Atomic
             Err(e) => {
                 // Log at most once a second; pause so that a broken device does not spin.
                 if last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(1)) {
-                    log::error!("umad receive failed error={e}");
+                    log::error!("umad receive failed port=umad{} error={e}", port.attributes().umad_index);
                     last_error = Some(Instant::now());
                 }
                 std::thread::sleep(POLL);

@@ -1,25 +1,24 @@
-//! The engine thread: one epoll loop that owns the engine and every client socket.
+//! The engine thread: one epoll loop that owns every port's engine and every client socket.
 //!
 //! ```text
 //!             +------------------ engine thread (epoll) -------------------+
 //!  signalfd ->| SIGTERM/SIGINT: shut down; SIGHUP: reload the hosts file    |
-//!  eventfd  ->| MADs from the reader thread -> engine.handle_mad           |
+//!  eventfd  ->| MADs from the readers (one per port) -> that port's engine |
 //!  ACM, admin | accept -> client slots (nonblocking)                        |
 //!  listeners->|                                                            |
-//!  clients  ->| read -> decode -> engine.resolve / admin ops -> answers     |
-//!  timeout  ->| engine.handle_timeout, port re-read, housekeeping          |
-//!             |   after every batch: poll_transmit -> umad send (+pcap),   |
-//!             |   poll_event -> answers routed to clients by token         |
+//!  clients  ->| read -> decode -> route by source -> that port's engine   |
+//!  timeout  ->| engines' handle_timeout, ports re-read, housekeeping        |
+//!             |   after every batch, each engine: poll_transmit -> its     |
+//!             |   umad (+pcap); poll_event -> answers to clients by token  |
 //!             +------------------------------------------------------------+
 //! ```
 //!
 //! Nothing here blocks except `epoll_wait`; its timeout is the earliest of the engine's
 //! `poll_at()` and the daemon's own timers. All state is owned by this one thread, so there is
-//! no locking; the only other threads are the umad reader and the main thread waiting to
+//! no locking; the only other threads are the umad readers and the main thread waiting to
 //! clean up.
 
 use std::os::fd::{AsFd, AsRawFd};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
@@ -43,14 +42,16 @@ use super::config::Settings;
 use super::fds::FdBudget;
 use super::listeners::Listener;
 use super::pinned::{PinStore, PinnedEntry};
-use super::port::{local_port, DeviceInfo};
+use super::port::local_port;
+use super::reader::Tagged;
+use super::served::{PortParts, Served};
 use super::slots::Slots;
-use super::stats::DaemonStats;
+use super::stats::{sum_engine_stats, DaemonStats};
 use super::systemd;
 use super::token::TokenParts;
 use crate::capture::Direction;
 use crate::server::hosts::Hosts;
-use crate::umad::{PortAttributes, Received, UmadPort};
+use crate::umad::PortAttributes;
 
 /// The engine as the host daemon sizes it.
 ///
@@ -62,9 +63,10 @@ use crate::umad::{PortAttributes, Received, UmadPort};
 /// | RMPP receive slots | 8 × (524,344 + 250) B | 4 MiB (a GetTable of up to 8192 records each) |
 /// | RMPP send slots | 8 × (524,344 + 234) B | 4 MiB |
 ///
-/// About 20 MiB in all, one value with no allocation inside. It is built on the engine
-/// thread, whose stack ([`ENGINE_STACK`]) leaves room for the temporaries an unoptimised
-/// build makes while constructing it; untouched stack pages cost nothing.
+/// About 20 MiB in all, one value with no allocation inside, one per port served. Each is
+/// allocated on the heap by the engine thread, whose stack ([`ENGINE_STACK`]) leaves room for
+/// the temporary an unoptimised build makes of [`Engine::EMPTY`] on the way there; untouched
+/// stack pages cost nothing.
 pub type HostEngine = Engine<65536, 4096, 65536, 8, { 56 + 64 * 8192 }, 8, { 56 + 64 * 8192 }>;
 
 /// The engine thread's stack.
@@ -126,18 +128,12 @@ pub struct Parts {
     pub listeners: Vec<Listener>,
     /// SIGTERM, SIGINT, SIGHUP.
     pub signals: SignalFd,
-    /// Written by the reader thread for each MAD.
+    /// Written by the reader threads for each MAD.
     pub wake: Arc<EventFd>,
-    /// MADs from the reader thread.
-    pub mads: Receiver<Received>,
-    /// MADs the reader had to drop.
-    pub mads_dropped: Arc<AtomicU64>,
-    /// The port, for sending.
-    pub umad: Arc<UmadPort>,
-    /// The port's attributes at start.
-    pub attrs: PortAttributes,
-    /// Its device.
-    pub device: DeviceInfo,
+    /// MADs from the reader threads, tagged with their port.
+    pub mads: Receiver<Tagged>,
+    /// The ports, in the order of `--port` (their engines come separately).
+    pub ports: Vec<PortParts>,
     /// The hosts file.
     pub hosts: Hosts,
     /// The pinned file.
@@ -157,7 +153,8 @@ pub struct Parts {
 /// The engine thread's state.
 #[derive(Debug)]
 pub struct Runtime<'e> {
-    pub(super) engine: &'e mut HostEngine,
+    /// The ports served, each with its engine; requests without a source go to the first.
+    pub(super) ports: Vec<Served<'e>>,
     pub(super) clock: Clock,
     pub(super) settings: Settings,
     epoll: Epoll,
@@ -166,11 +163,7 @@ pub struct Runtime<'e> {
     accept_retry: Option<StdInstant>,
     signals: SignalFd,
     wake: Arc<EventFd>,
-    mads: Receiver<Received>,
-    mads_dropped: Arc<AtomicU64>,
-    umad: Arc<UmadPort>,
-    pub(super) attrs: PortAttributes,
-    pub(super) device: DeviceInfo,
+    mads: Receiver<Tagged>,
     pub(super) hosts: Hosts,
     pins: PinStore,
     capture: Option<Capture>,
@@ -183,7 +176,6 @@ pub struct Runtime<'e> {
     next_port_poll: StdInstant,
     next_housekeeping: StdInstant,
     next_purge: StdInstant,
-    port_error_logged: bool,
     pub(super) shutdown: Option<StdInstant>,
     started: StdInstant,
     txbuf: [u8; MAD_LEN],
@@ -191,13 +183,17 @@ pub struct Runtime<'e> {
 }
 
 impl<'e> Runtime<'e> {
-    /// Takes over `parts` with the engine built on this thread.
-    pub fn new(engine: &'e mut HostEngine, parts: Parts) -> Result<Runtime<'e>, String> {
+    /// Takes over `parts` with the engines built on this thread, one per port, in order.
+    pub fn new(engines: Vec<&'e mut HostEngine>, parts: Parts) -> Result<Runtime<'e>, String> {
+        if engines.len() != parts.ports.len() || engines.is_empty() {
+            return Err(format!("{} engines for {} ports", engines.len(), parts.ports.len()));
+        }
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(|e| format!("epoll_create: {e}"))?;
         let now = StdInstant::now();
         let interval = parts.settings.port_poll_interval;
+        let ports = engines.into_iter().zip(parts.ports).map(|(e, p)| Served::new(e, p)).collect();
         Ok(Runtime {
-            engine,
+            ports,
             clock: parts.clock,
             epoll,
             listeners: parts.listeners,
@@ -206,10 +202,6 @@ impl<'e> Runtime<'e> {
             signals: parts.signals,
             wake: parts.wake,
             mads: parts.mads,
-            mads_dropped: parts.mads_dropped,
-            umad: parts.umad,
-            attrs: parts.attrs,
-            device: parts.device,
             hosts: parts.hosts,
             pins: parts.pins,
             capture: parts.capture,
@@ -222,7 +214,6 @@ impl<'e> Runtime<'e> {
             next_port_poll: now + interval,
             next_housekeeping: now + HOUSEKEEPING,
             next_purge: now + PURGE,
-            port_error_logged: false,
             shutdown: None,
             started: now,
             txbuf: [0; MAD_LEN],
@@ -242,20 +233,37 @@ impl<'e> Runtime<'e> {
                 .map_err(ep)?;
         }
         self.restore_pins();
+        for p in &self.ports {
+            log::info!(
+                "serving port=umad{} ca={} port_num={} lid={} lmc={} gid={} sm_lid={}",
+                p.attrs.umad_index,
+                p.attrs.ca,
+                p.attrs.port,
+                p.attrs.lid,
+                p.attrs.lmc,
+                p.attrs.gid,
+                p.attrs.sm_lid
+            );
+        }
+        let a = &self.ports[0].attrs;
         log::info!(
-            "ready port=umad{} ca={} lid={} gid={} sm_lid={} max_clients={}",
-            self.attrs.umad_index,
-            self.attrs.ca,
-            self.attrs.lid,
-            self.attrs.gid,
-            self.attrs.sm_lid,
+            "ready port=umad{} ca={} lid={} gid={} sm_lid={} ports={} max_clients={}",
+            a.umad_index,
+            a.ca,
+            a.lid,
+            a.gid,
+            a.sm_lid,
+            self.ports.len(),
             self.budget.max_clients
         );
         systemd::notify("READY=1");
-        // Run the engine's timers once before anything arrives: its heartbeat is due at
+        // Run the engines' timers once before anything arrives: a heartbeat is due at
         // creation, and run after the start-up ClassPortInfo answer it would send the whole
         // start-up sequence (ClassPortInfo, subscriptions) a second time.
-        self.engine.handle_timeout(self.clock.now());
+        let now = self.clock.now();
+        for p in &mut self.ports {
+            p.engine.handle_timeout(now);
+        }
         self.pump();
 
         let mut events = vec![EpollEvent::empty(); 256];
@@ -293,8 +301,10 @@ impl<'e> Runtime<'e> {
             .min(self.next_port_poll)
             .min(self.next_purge)
             .saturating_duration_since(now);
-        if let Some(at) = self.engine.poll_at() {
-            wait = wait.min(self.clock.until(at));
+        for p in &self.ports {
+            if let Some(at) = p.engine.poll_at() {
+                wait = wait.min(self.clock.until(at));
+            }
         }
         if let Some(t) = self.accept_retry {
             wait = wait.min(t.saturating_duration_since(now));
@@ -351,18 +361,21 @@ impl<'e> Runtime<'e> {
         let now = self.clock.now();
         loop {
             match self.mads.try_recv() {
-                Ok(rx) => {
+                Ok((port, rx)) => {
+                    let Some(p) = self.ports.get_mut(port) else { continue };
                     if rx.status != 0 {
                         // The kernel telling us one of our requests timed out in its matching:
                         // the engine has its own timers.
                         self.stats.mad_send_failures_reported += 1;
+                        p.counters.mad_send_failures_reported += 1;
                         continue;
                     }
                     self.stats.mads_received += 1;
+                    p.counters.mads_received += 1;
                     if let Some(c) = &mut self.capture {
                         c.record(Direction::Received, &rx.from, &rx.mad);
                     }
-                    self.engine.handle_mad(now, rx.from, &rx.mad);
+                    p.engine.handle_mad(now, rx.from, &rx.mad);
                 }
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
@@ -374,29 +387,42 @@ impl<'e> Runtime<'e> {
         }
     }
 
-    /// Sends what the engine has to send and routes what it has to say, until it is quiet.
+    /// Sends what the engines have to send and routes what they have to say, until they are
+    /// quiet.
     pub(super) fn pump(&mut self) {
         let now = self.clock.now();
         for _ in 0..1024 {
             let mut progress = false;
-            while let Some(t) = self.engine.poll_transmit(now, &mut self.txbuf) {
-                progress = true;
-                let mad = &self.txbuf[..t.len.min(MAD_LEN)];
-                let timeout_ms = t.response_timeout.map(|d| d.as_millis().clamp(1, u32::MAX as u64) as u32);
-                match self.umad.send(&t.to, mad, timeout_ms.unwrap_or(0)) {
-                    Ok(()) => self.stats.mads_sent += 1,
-                    Err(e) => {
-                        self.stats.mad_send_errors += 1;
-                        log::warn!("MAD send failed to_lid={} error={e}", t.to.lid);
+            for port in 0..self.ports.len() {
+                let p = &mut self.ports[port];
+                while let Some(t) = p.engine.poll_transmit(now, &mut self.txbuf) {
+                    progress = true;
+                    let mad = &self.txbuf[..t.len.min(MAD_LEN)];
+                    let timeout_ms =
+                        t.response_timeout.map(|d| d.as_millis().clamp(1, u32::MAX as u64) as u32);
+                    match p.umad.send(&t.to, mad, timeout_ms.unwrap_or(0)) {
+                        Ok(()) => {
+                            self.stats.mads_sent += 1;
+                            p.counters.mads_sent += 1;
+                        }
+                        Err(e) => {
+                            self.stats.mad_send_errors += 1;
+                            p.counters.mad_send_errors += 1;
+                            log::warn!(
+                                "MAD send failed port=umad{} to_lid={} error={e}",
+                                p.attrs.umad_index,
+                                t.to.lid
+                            );
+                        }
+                    }
+                    if let Some(c) = &mut self.capture {
+                        c.record(Direction::Sent, &t.to, mad);
                     }
                 }
-                if let Some(c) = &mut self.capture {
-                    c.record(Direction::Sent, &t.to, mad);
+                while let Some(e) = self.ports[port].engine.poll_event() {
+                    progress = true;
+                    self.on_engine_event(port, e);
                 }
-            }
-            while let Some(e) = self.engine.poll_event() {
-                progress = true;
-                self.on_engine_event(e);
             }
             if !progress {
                 break;
@@ -407,65 +433,70 @@ impl<'e> Runtime<'e> {
         }
     }
 
-    fn on_engine_event(&mut self, event: Event) {
-        match event {
-            Event::Resolved { token, result } => self.answer(token, result),
-            Event::Invalidated { what, entries } => {
-                let v = match what {
-                    Invalidation::Gid { trap, gid } => {
-                        log::info!("invalidated trap={} gid={gid} entries={entries}", trap.raw());
-                        json!({"event": "invalidated", "what": "gid", "trap": trap.raw(), "gid": gid.to_string(), "entries": entries})
-                    }
-                    Invalidation::Lid { trap, lid } => {
-                        log::info!("invalidated trap={} lid={lid} entries={entries}", trap.raw());
-                        json!({"event": "invalidated", "what": "lid", "trap": trap.raw(), "lid": lid, "entries": entries})
-                    }
-                    Invalidation::SmChanged { sa_lid } => {
-                        log::info!("subnet manager changed sa_lid={sa_lid} entries={entries}");
-                        json!({"event": "sm_changed", "sa_lid": sa_lid, "entries": entries})
-                    }
-                };
-                self.broadcast(&v);
-            }
+    /// Turns what port `port`'s engine says into answers and events (each event names the
+    /// port).
+    fn on_engine_event(&mut self, port: usize, event: Event) {
+        let umad = self.ports[port].umad();
+        let v = match event {
+            Event::Resolved { token, result } => return self.answer(port, token, result),
+            Event::Invalidated { what, entries } => match what {
+                Invalidation::Gid { trap, gid } => {
+                    log::info!("invalidated trap={} gid={gid} entries={entries} port=umad{umad}", trap.raw());
+                    json!({"event": "invalidated", "what": "gid", "trap": trap.raw(), "gid": gid.to_string(), "entries": entries})
+                }
+                Invalidation::Lid { trap, lid } => {
+                    log::info!("invalidated trap={} lid={lid} entries={entries} port=umad{umad}", trap.raw());
+                    json!({"event": "invalidated", "what": "lid", "trap": trap.raw(), "lid": lid, "entries": entries})
+                }
+                Invalidation::SmChanged { sa_lid } => {
+                    log::info!("subnet manager changed sa_lid={sa_lid} entries={entries} port=umad{umad}");
+                    json!({"event": "sm_changed", "sa_lid": sa_lid, "entries": entries})
+                }
+            },
             Event::Subscribed { trap, accepted } => {
-                log::info!("trap subscription trap={} accepted={accepted}", trap.raw());
-                self.broadcast(&json!({"event": "subscribed", "trap": trap.raw(), "accepted": accepted}));
+                log::info!("trap subscription trap={} accepted={accepted} port=umad{umad}", trap.raw());
+                json!({"event": "subscribed", "trap": trap.raw(), "accepted": accepted})
             }
             Event::SaReachable(reachable) => {
+                let sa_lid = self.ports[port].attrs.sm_lid;
                 if reachable {
-                    log::info!("SA reachable sa_lid={}", self.attrs.sm_lid);
+                    log::info!("SA reachable sa_lid={sa_lid} port=umad{umad}");
                 } else {
-                    log::warn!("SA unreachable sa_lid={}", self.attrs.sm_lid);
+                    log::warn!("SA unreachable sa_lid={sa_lid} port=umad{umad}");
                 }
-                self.broadcast(&json!({"event": "sa_reachable", "reachable": reachable}));
+                json!({"event": "sa_reachable", "reachable": reachable})
             }
             Event::BulkFetched { records, complete } => {
                 if complete {
-                    log::info!("bulk fetch done records={records} complete=true");
+                    log::info!("bulk fetch done records={records} complete=true port=umad{umad}");
                 } else {
                     // Never the whole table: what is missing resolves one destination at a time.
                     log::warn!(
-                        "bulk fetch done records={records} complete=false: one MAD without RMPP, the table may be cut; other destinations resolve one by one"
+                        "bulk fetch done records={records} complete=false port=umad{umad}: one MAD without RMPP, the table may be cut; other destinations resolve one by one"
                     );
                 }
-                self.broadcast(&json!({"event": "bulk_fetched", "records": records, "complete": complete}));
+                json!({"event": "bulk_fetched", "records": records, "complete": complete})
             }
-        }
+        };
+        self.broadcast_for(port, v);
     }
 
-    /// Routes an engine answer to the client that asked, if it is still there.
-    fn answer(&mut self, token: u64, result: Result<Answer, ResolveError>) {
+    /// Routes an answer of port `port`'s engine to the client that asked, if it is still
+    /// there: the token names the client, whichever port answers.
+    fn answer(&mut self, port: usize, token: u64, result: Result<Answer, ResolveError>) {
         let p = TokenParts::decode(token);
         let slot = p.slot as usize;
         let Some(c) = self.clients.get_checked_mut(slot, p.generation) else { return };
-        let Some(w) = c.waiting.remove(&p.request) else { return };
-        self.deliver(slot, w, result);
+        let Some((_, w)) = c.waiting.remove(&p.request) else { return };
+        self.deliver(slot, port, w, result);
     }
 
-    /// Asks the engine for `query` on behalf of a client; the answer comes now or later.
+    /// Asks port `port`'s engine for `query` on behalf of a client; the answer comes now or
+    /// later.
     pub(super) fn start_resolve(
         &mut self,
         slot: usize,
+        port: usize,
         query: &Query,
         flags: ResolveFlags,
         waiting: Waiting,
@@ -476,26 +507,36 @@ impl<'e> Runtime<'e> {
         let token = TokenParts { slot: slot as u16, generation, request }.encode();
         self.stats.resolves += 1;
         let now = self.clock.now();
-        match self.engine.resolve(now, query, flags, token) {
-            localsa_core::engine::Resolve::Answered(a) => self.deliver(slot, waiting, Ok(a)),
-            localsa_core::engine::Resolve::Failed(e) => self.deliver(slot, waiting, Err(e)),
+        let Some(p) = self.ports.get_mut(port) else { return };
+        p.counters.resolves += 1;
+        match p.engine.resolve(now, query, flags, token) {
+            localsa_core::engine::Resolve::Answered(a) => self.deliver(slot, port, waiting, Ok(a)),
+            localsa_core::engine::Resolve::Failed(e) => self.deliver(slot, port, waiting, Err(e)),
             localsa_core::engine::Resolve::Pending => {
                 if let Some(c) = self.clients.get_mut(slot) {
-                    c.waiting.insert(request, waiting);
+                    c.waiting.insert(request, (port, waiting));
                 }
             }
         }
     }
 
-    /// Answers a resolve in the client's protocol.
-    fn deliver(&mut self, slot: usize, waiting: Waiting, result: Result<Answer, ResolveError>) {
-        match &result {
-            Ok(a) if a.source == Source::Cache => self.stats.answered_from_cache += 1,
-            Ok(_) => self.stats.answered_from_sa += 1,
-            Err(ResolveError::Sa(localsa_core::wire::SaError::NoRecords)) | Err(ResolveError::NotCached) => {
-                self.stats.no_data += 1
+    /// Answers a resolve of port `port` in the client's protocol.
+    fn deliver(&mut self, slot: usize, port: usize, waiting: Waiting, result: Result<Answer, ResolveError>) {
+        let d = &mut self.stats;
+        let p = self.ports.get_mut(port).map(|p| &mut p.counters);
+        let (all, this) = match &result {
+            Ok(a) if a.source == Source::Cache => {
+                (&mut d.answered_from_cache, p.map(|p| &mut p.answered_from_cache))
             }
-            Err(_) => self.stats.errors += 1,
+            Ok(_) => (&mut d.answered_from_sa, p.map(|p| &mut p.answered_from_sa)),
+            Err(ResolveError::Sa(localsa_core::wire::SaError::NoRecords)) | Err(ResolveError::NotCached) => {
+                (&mut d.no_data, p.map(|p| &mut p.no_data))
+            }
+            Err(_) => (&mut d.errors, p.map(|p| &mut p.errors)),
+        };
+        *all += 1;
+        if let Some(n) = this {
+            *n += 1;
         }
         let bytes = match waiting {
             Waiting::Acm { tid, source } => super::acm_service::resolve_answer(tid, &result, source),
@@ -521,6 +562,15 @@ impl<'e> Runtime<'e> {
     /// Schedules a client for [`Self::settle`].
     pub(super) fn mark_dirty(&mut self, slot: usize) {
         self.dirty.push(slot);
+    }
+
+    /// Sends an event about port `port` to every subscriber: `event` with the port's umad
+    /// index as `"port"`.
+    pub(super) fn broadcast_for(&mut self, port: usize, mut event: Value) {
+        if let (Value::Object(m), Some(p)) = (&mut event, self.ports.get(port)) {
+            m.insert("port".into(), json!(p.umad()));
+        }
+        self.broadcast(&event);
     }
 
     /// Sends an event line to every subscriber.
@@ -791,8 +841,10 @@ impl<'e> Runtime<'e> {
         let Some(generation) = self.clients.generation(slot) else { return };
         let Some(c) = self.clients.remove(slot) else { return };
         let _ = self.epoll.delete(c.stream.as_fd());
-        for &request in c.waiting.keys() {
-            self.engine.cancel(TokenParts { slot: slot as u16, generation, request }.encode());
+        for (&request, &(port, _)) in &c.waiting {
+            if let Some(p) = self.ports.get_mut(port) {
+                p.engine.cancel(TokenParts { slot: slot as u16, generation, request }.encode());
+            }
         }
         if c.dump.is_some() {
             self.active_dumps = self.active_dumps.saturating_sub(1);
@@ -833,13 +885,17 @@ impl<'e> Runtime<'e> {
 
     fn timers(&mut self) {
         let now = self.clock.now();
-        if self.engine.poll_at().is_some_and(|at| at <= now) {
-            self.engine.handle_timeout(now);
+        for p in &mut self.ports {
+            if p.engine.poll_at().is_some_and(|at| at <= now) {
+                p.engine.handle_timeout(now);
+            }
         }
         let std_now = StdInstant::now();
         if std_now >= self.next_port_poll {
             self.next_port_poll = std_now + self.settings.port_poll_interval;
-            self.poll_port();
+            for port in 0..self.ports.len() {
+                self.poll_port(port);
+            }
         }
         if std_now >= self.next_housekeeping {
             self.next_housekeeping = std_now + HOUSEKEEPING;
@@ -858,46 +914,51 @@ impl<'e> Runtime<'e> {
                     }
                 }
             }
-            self.stats.mads_dropped = self.mads_dropped.load(Ordering::Relaxed);
+            self.stats.mads_dropped = self.ports.iter().map(|p| p.counters().mads_dropped).sum();
         }
         if std_now >= self.next_purge {
             self.next_purge = std_now + PURGE;
-            let n = self.engine.table_mut().purge_expired(now);
-            if n > 0 {
-                log::debug!("expired entries purged count={n}");
+            for p in &mut self.ports {
+                let n = p.engine.table_mut().purge_expired(now);
+                if n > 0 {
+                    log::debug!("expired entries purged port=umad{} count={n}", p.attrs.umad_index);
+                }
             }
         }
     }
 
-    /// Reads the port's attributes again and tells the engine what changed.
-    fn poll_port(&mut self) {
-        match PortAttributes::read(self.attrs.umad_index) {
+    /// Reads port `port`'s attributes again and tells its engine what changed.
+    fn poll_port(&mut self, port: usize) {
+        let now = self.clock.now();
+        let Some(p) = self.ports.get_mut(port) else { return };
+        match PortAttributes::read(p.attrs.umad_index) {
             Ok(a) => {
-                self.port_error_logged = false;
-                if a == self.attrs {
+                p.error_logged = false;
+                if a == p.attrs {
                     return;
                 }
                 log::info!(
-                    "port changed lid={}->{} sm_lid={}->{} state={}->{} gid={}",
-                    self.attrs.lid,
+                    "port changed port=umad{} lid={}->{} sm_lid={}->{} state={}->{} gid={}",
+                    a.umad_index,
+                    p.attrs.lid,
                     a.lid,
-                    self.attrs.sm_lid,
+                    p.attrs.sm_lid,
                     a.sm_lid,
-                    self.attrs.state,
+                    p.attrs.state,
                     a.state,
                     a.gid
                 );
                 self.stats.port_changes += 1;
-                let now = self.clock.now();
-                self.engine.set_port(now, local_port(&a));
+                p.counters.port_changes += 1;
+                p.engine.set_port(now, local_port(&a));
                 let v = json!({"event": "port_changed", "lid": a.lid, "sm_lid": a.sm_lid, "state": a.state, "gid": a.gid.to_string()});
-                self.attrs = a;
-                self.broadcast(&v);
+                p.attrs = a;
+                self.broadcast_for(port, v);
             }
             Err(e) => {
-                if !self.port_error_logged {
-                    log::warn!("cannot read port attributes port=umad{} error={e}", self.attrs.umad_index);
-                    self.port_error_logged = true;
+                if !p.error_logged {
+                    log::warn!("cannot read port attributes port=umad{} error={e}", p.attrs.umad_index);
+                    p.error_logged = true;
                 }
             }
         }
@@ -907,15 +968,19 @@ impl<'e> Runtime<'e> {
 
     fn restore_pins(&mut self) {
         if let Some(max) = self.settings.max_pinned {
-            let mut tc = self.engine.table().config();
-            tc.max_pinned = max;
-            self.engine.table_mut().set_config(tc);
+            for p in &mut self.ports {
+                let mut tc = p.engine.table().config();
+                tc.max_pinned = max;
+                p.engine.table_mut().set_config(tc);
+            }
         }
         let Some((entries, damaged)) = self.initial_pins.take() else { return };
         let now = self.clock.now();
         let mut restored = 0;
         for e in &entries {
-            let r = self.engine.table_mut().pin(now, &e.record, e.origin);
+            // A pin belongs to the port of its source (the first port if none is).
+            let port = self.pin_port(&e.record).unwrap_or(0);
+            let r = self.ports[port].engine.table_mut().pin(now, &e.record, e.origin);
             if r.is_stored() {
                 restored += 1;
             } else {
@@ -935,12 +1000,17 @@ impl<'e> Runtime<'e> {
         }
     }
 
-    /// Writes the table's pinned entries to the pinned file. `false` if that failed.
+    /// The port a pinned path belongs to ([`super::route::route_path`]).
+    pub(super) fn pin_port(&self, r: &localsa_core::wire::path_record::Record) -> Option<usize> {
+        super::route::route_path(&self.locals(), r.sgid, r.slid.get())
+    }
+
+    /// Writes every port's pinned entries to the pinned file. `false` if that failed.
     pub(super) fn persist_pins(&mut self) -> bool {
         let entries: Vec<PinnedEntry> = self
-            .engine
-            .table()
+            .ports
             .iter()
+            .flat_map(|p| p.engine.table().iter())
             .filter(|e| e.pinned)
             .filter_map(|e| match e.kind {
                 localsa_core::table::EntryKind::Path(origin) => {
@@ -976,15 +1046,17 @@ impl<'e> Runtime<'e> {
             l.remove_file();
         }
         // Every pending resolve fails with Cancelled; pump() turns those into error answers.
-        self.engine.cancel_all();
+        for p in &mut self.ports {
+            p.engine.cancel_all();
+        }
         self.pump();
         for slot in self.clients.slots() {
             let Some(c) = self.clients.get_mut(slot) else { continue };
-            let left: Vec<Waiting> = c.waiting.drain().map(|(_, w)| w).collect();
+            let left: Vec<(usize, Waiting)> = c.waiting.drain().map(|(_, w)| w).collect();
             let dump = c.dump.take();
             c.close_when_flushed(StdInstant::now());
-            for w in left {
-                self.deliver(slot, w, Err(ResolveError::Cancelled));
+            for (port, w) in left {
+                self.deliver(slot, port, w, Err(ResolveError::Cancelled));
             }
             if let Some(d) = dump {
                 self.active_dumps = self.active_dumps.saturating_sub(1);
@@ -1013,7 +1085,7 @@ impl<'e> Runtime<'e> {
         log::info!(
             "engine stopped uptime_s={uptime} resolves={} sa_queries={} clients_accepted={}",
             self.stats.resolves,
-            self.engine.stats().sa_queries,
+            self.ports.iter().map(|p| p.engine.stats().sa_queries).sum::<u64>(),
             self.stats.clients_accepted
         );
     }
@@ -1028,9 +1100,37 @@ impl<'e> Runtime<'e> {
         self.started.elapsed().as_secs()
     }
 
-    /// The daemon counters with the reader's drops folded in.
+    /// The daemon counters with the readers' drops folded in.
     pub(super) fn daemon_stats(&self) -> DaemonStats {
-        DaemonStats { mads_dropped: self.mads_dropped.load(Ordering::Relaxed), ..self.stats }
+        DaemonStats { mads_dropped: self.ports.iter().map(|p| p.counters().mads_dropped).sum(), ..self.stats }
+    }
+
+    /// Whether the SAs answer: `true` when every port's does, `false` when one does not,
+    /// `null` (`None`) while one has not answered yet.
+    pub(super) fn sa_reachable(&self) -> Option<bool> {
+        let all: Vec<Option<bool>> = self.ports.iter().map(|p| p.engine.sa_reachable()).collect();
+        if all.contains(&Some(false)) {
+            Some(false)
+        } else if all.contains(&None) {
+            None
+        } else {
+            Some(true)
+        }
+    }
+
+    /// Every port's engine counters added up.
+    pub(super) fn engine_stats(&self) -> localsa_core::engine::Stats {
+        sum_engine_stats(self.ports.iter().map(|p| p.engine.stats()))
+    }
+
+    /// The ports as their engines know them, in order (for [`super::route::route`]).
+    pub(super) fn locals(&self) -> Vec<&localsa_core::engine::LocalPort> {
+        self.ports.iter().map(Served::local).collect()
+    }
+
+    /// The index of the port whose umad index is `umad`.
+    pub(super) fn port_by_umad(&self, umad: u32) -> Option<usize> {
+        self.ports.iter().position(|p| p.umad() == umad)
     }
 
     /// The engine's clock now.

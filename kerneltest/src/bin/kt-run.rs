@@ -827,7 +827,9 @@ fn subscription_verdicts(d: &mut Daemon) -> Result<Vec<String>, String> {
             |l| l.contains("trap subscription trap="),
             Duration::from_secs(5),
         )?;
-        let v = line.split("trap=").nth(1).unwrap_or("").trim().replace(" accepted", "");
+        // `trap=64 accepted=false port=umad0`: the trap and the verdict.
+        let rest = line.split("trap=").nth(1).unwrap_or("");
+        let v = rest.split_whitespace().take(2).collect::<Vec<_>>().join(" ").replace(" accepted", "");
         verdicts.push(v);
     }
     verdicts.sort();
@@ -1215,6 +1217,214 @@ fn daemon_replica_tree(ctx: &Ctx) -> Result<String, String> {
     end_daemon_test(leaf_end, replica, &mut [&mut sa])
 }
 
+/// `sa-peer respond` on `on` whose Get answers carry `sgid` as their SGID (the SA of one real
+/// port), waited for until its agent is registered.
+fn responder_for(ctx: &Ctx, on: &PortAttributes, n: usize, seed: u32, sgid: Gid) -> Result<Peer, String> {
+    let args =
+        ["respond", "--records", &n.to_string(), "--seed", &seed.to_string(), "--sgid", &sgid.to_string()];
+    let mut p = ctx.peer_on(on, &args)?;
+    p.wait_for("READY", Duration::from_secs(10))?;
+    Ok(p)
+}
+
+/// A port's section of `stats --json` (`ports[i]`), one of its counters.
+fn port_counter(stats: &serde_json::Value, i: usize, section: &str, name: &str) -> u64 {
+    stats["ports"][i][section][name].as_u64().unwrap_or(0)
+}
+
+/// 5f: one daemon, two ports (issue 6): rxe0, whose SA is `sa-peer` at rxe0's own GID (seed A),
+/// and rxe1, whose SA is `sa-peer` on rxe2 across the veth link (seed B); each SA answers with
+/// its port's GID as SGID. Resolves name their port by SGID (`localsa resolve --sgid`,
+/// `ib_acme -s`): each goes to that port's engine and SA (per-port stats, each sa-peer's Gets),
+/// a DGID only the other port's SA knows is `no_path`, a source that is no local port is
+/// refused (admin `no_such_port`, ACM an error), no source goes to the first port, `--port`
+/// picks one; `ib_acme -e` lists both endpoints; dump entries name their port; `flush --port`
+/// empties one table. Then `--port all`: every ACTIVE port (three), for the memory per port.
+fn daemon_multiport(ctx: &Ctx) -> Result<String, String> {
+    let Some((a, b)) = &ctx.pair else { return Err("no veth pair (rxe1, rxe2) in the VM".into()) };
+    let (p0, p1) = (&ctx.attrs, a);
+    let (n, seed0, seed1) = (1000usize, 5301u32, 5302u32);
+    let (g0, g1) = (p0.gid, p1.gid);
+    let mut sa0 = responder_for(ctx, p0, n, seed0, g0)?;
+    let mut sa1 = match responder_for(ctx, b, n, seed1, g1) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = sa0.finish(Duration::from_secs(5));
+            return Err(e);
+        }
+    };
+    let ports = [(p0.umad_index.to_string(), g0), (p1.umad_index.to_string(), b.gid)];
+    let d = match Daemon::start_ports(&ctx.bin, "multiport", &ports, &["--no-subscribe"], ctx.epoch) {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = sa0.finish(Duration::from_secs(5));
+            let _ = sa1.finish(Duration::from_secs(5));
+            return Err(e);
+        }
+    };
+    let mut rss = Vec::new();
+    let result = (|| {
+        let s0 = d.stats_until(Duration::from_secs(5), |s| {
+            s["ports"][0]["sa_reachable"] == true && s["ports"][1]["sa_reachable"] == true
+        })?;
+        let listed = s0["ports"].as_array().map_or(0, |l| l.len());
+        ensure(listed == 2 && s0["sa_reachable"] == true, || {
+            format!("stats: {listed} ports, {}", s0["ports"])
+        })?;
+        for (i, p) in [p0, p1].iter().enumerate() {
+            let e = &s0["ports"][i];
+            ensure(e["port"] == p.umad_index && e["gid"] == p.gid.to_string(), || {
+                format!("ports[{i}]: {e}")
+            })?;
+        }
+        rss.push(d.rss_kib().unwrap_or(0));
+        let resolve = |sgid: Option<Gid>, dgid: Gid, extra: &[&str]| {
+            let (s, g) = (sgid.map(|g| g.to_string()), dgid.to_string());
+            let mut args: Vec<&str> = vec!["--json", "--dgid", &g];
+            if let Some(s) = &s {
+                args.extend(["--sgid", s.as_str()]);
+            }
+            args.extend_from_slice(extra);
+            d.cli("resolve", &args)
+        };
+        let found = |out: daemon::Output, index: u32, seed: u32, sgid: Gid| -> Result<String, String> {
+            ensure(out.code == 0, || {
+                format!("resolve of record {index} (seed {seed}): exit {}: {}", out.code, out.stderr)
+            })?;
+            let v: serde_json::Value =
+                serde_json::from_str(&out.stdout).map_err(|e| format!("{e}: {}", out.stdout))?;
+            daemon::check_path_from(&v["paths"][0], index, seed, Some(sgid))?;
+            Ok(v["source"].as_str().unwrap_or("?").to_owned())
+        };
+        let q = |s: &serde_json::Value, i: usize| port_counter(s, i, "engine", "sa_queries");
+
+        // By SGID: port 0's GID to port 0's engine and SA, port 1's to port 1's.
+        let source = found(resolve(Some(g0), records::dgid_of(7, seed0), &[])?, 7, seed0, g0)?;
+        let s1 = d.stats()?;
+        ensure(source == "sa" && q(&s1, 0) == q(&s0, 0) + 1 && q(&s1, 1) == q(&s0, 1), || {
+            format!(
+                "SGID of port 0: from {source}, SA queries {}->{} / {}->{}",
+                q(&s0, 0),
+                q(&s1, 0),
+                q(&s0, 1),
+                q(&s1, 1)
+            )
+        })?;
+        let source = found(resolve(Some(g1), records::dgid_of(8, seed1), &[])?, 8, seed1, g1)?;
+        let s2 = d.stats()?;
+        ensure(source == "sa" && q(&s2, 1) == q(&s1, 1) + 1 && q(&s2, 0) == q(&s1, 0), || {
+            format!(
+                "SGID of port 1: from {source}, SA queries {}->{} / {}->{}",
+                q(&s1, 0),
+                q(&s2, 0),
+                q(&s1, 1),
+                q(&s2, 1)
+            )
+        })?;
+        // A DGID only port 0's SA knows, asked from port 1: port 1's SA has no such record.
+        let cross = resolve(Some(g1), records::dgid_of(9, seed0), &[])?;
+        ensure(cross.code == 1 && cross.stderr.contains("no_path"), || {
+            format!("seed A's record from port 1: exit {}: {}", cross.code, cross.stderr.trim())
+        })?;
+        // A source that is no local port: refused, on both sockets.
+        let foreign = records::sgid_of(seed0);
+        let refused = resolve(Some(foreign), records::dgid_of(7, seed0), &[])?;
+        ensure(refused.code != 0 && refused.stderr.contains("no_such_port"), || {
+            format!("a foreign SGID: exit {}: {}", refused.code, refused.stderr.trim())
+        })?;
+        // No source: the first port. `--port`: the port named.
+        let source = found(resolve(None, records::dgid_of(12, seed0), &[])?, 12, seed0, g0)?;
+        ensure(source == "sa", || format!("no source, record 12 of seed A: from {source}"))?;
+        let umad1 = p1.umad_index.to_string();
+        let source = found(resolve(None, records::dgid_of(13, seed1), &["--port", &umad1])?, 13, seed1, g1)?;
+        ensure(source == "sa", || format!("--port {umad1}, record 13 of seed B: from {source}"))?;
+
+        // ib_acme (rdma-core's ACM client) by SGID, one reversible record on each port.
+        let pick = |seed: u32| (20..n as u32).find(|&i| records::record(i, seed).reversible).unwrap_or(20);
+        let mut acme_fields = 0;
+        for (g, seed) in [(g0, seed0), (g1, seed1)] {
+            let i = pick(seed);
+            let (s, dg) = (g.to_string(), records::dgid_of(i, seed).to_string());
+            let out = d.ib_acme(&["-f", "g", "-s", &s, "-d", &dg])?;
+            ensure(out.code == 0, || {
+                format!("ib_acme -s {s}: exit {}: {}{}", out.code, out.stdout, out.stderr)
+            })?;
+            acme_fields += daemon::check_acme_path_from(&out.stdout, i, seed, Some(g))?;
+        }
+        let (fs, fd) = (foreign.to_string(), records::dgid_of(pick(seed0), seed0).to_string());
+        let acme_refused = d.ib_acme(&["-f", "g", "-s", &fs, "-d", &fd])?;
+        ensure(acme_refused.code != 0 && acme_refused.stdout.contains("failed"), || {
+            format!("ib_acme from a foreign SGID: exit {}: {}", acme_refused.code, acme_refused.stdout)
+        })?;
+        let eps = d.ib_acme(&["-e"])?;
+        let ep_lines = eps.stdout.lines().filter(|l| l.contains(",localsa")).count();
+        ensure(eps.code == 0 && ep_lines == 2, || {
+            format!("ib_acme -e: {ep_lines} endpoints:\n{}", eps.stdout)
+        })?;
+
+        let s3 = d.stats()?;
+        let r = |i| port_counter(&s3, i, "daemon", "resolves");
+        ensure(r(0) == 3 && r(1) == 4 && counter(&s3, "daemon", "resolves") == 9, || {
+            format!("resolves per port {} {}, in all {}", r(0), r(1), counter(&s3, "daemon", "resolves"))
+        })?;
+        ensure(counter(&s3, "engine", "sa_queries") == q(&s3, 0) + q(&s3, 1), || {
+            "top-level sa_queries is not the sum".into()
+        })?;
+        // dump: each entry names its port; flush --port empties one table only.
+        let dump = d.cli_json("dump", &[])?;
+        let entries = dump["entries"].as_array().cloned().unwrap_or_default();
+        let on = |u: u32| entries.iter().filter(|e| e["port"] == u).count();
+        let (e0, e1) = (on(p0.umad_index), on(p1.umad_index));
+        ensure(e0 == 3 && e1 == 4 && entries.len() == 7, || {
+            format!("dump: {e0} on port 0, {e1} on port 1, {} in all: {dump}", entries.len())
+        })?;
+        let fl = d.cli_json("flush", &["--port", &umad1])?;
+        let s4 = d.stats()?;
+        let t = |s: &serde_json::Value, i| port_counter(s, i, "table", "entries");
+        ensure(fl["removed"] == 4 && t(&s4, 0) == 3 && t(&s4, 1) == 0, || {
+            format!("flush --port {umad1}: {fl}, tables {} / {}", t(&s4, 0), t(&s4, 1))
+        })?;
+        sa0.poll();
+        sa1.poll();
+        let (gets0, gets1) = (sa0.all("ANSWERED-GET").len(), sa1.all("ANSWERED-GET").len());
+        ensure(gets0 == 3 && gets1 == 4, || format!("sa-peer Gets: port 0's SA {gets0}, port 1's {gets1}"))?;
+        Ok(format!(
+            "one daemon on {} and {}: resolves by SGID went to their port's engine and SA (per-port SA queries, \
+             sa-peer Gets {gets0} / {gets1}), byte-exact; seed A's DGID from port 1: no_path; a foreign SGID: \
+             no_such_port, and an ib_acme error; no source: port 0; --port {umad1}: port 1; ib_acme -s on each \
+             port ({acme_fields} fields); ib_acme -e: 2 endpoints; dump: 3 + 4 entries by port; flush --port: one \
+             table",
+            p0.ca, p1.ca
+        ))
+    })();
+    let result = end_daemon_test(result, d, &mut [&mut sa0, &mut sa1]);
+    let detail = result?;
+    // --port all: every ACTIVE port, one upstream for all (only rxe0's answers; the others'
+    // heartbeats go unanswered), to see the ports and the memory they take.
+    let all = [("all".to_owned(), p0.gid)];
+    let d = Daemon::start_ports(&ctx.bin, "multiport-all", &all, &["--no-subscribe"], ctx.epoch)?;
+    let result = (|| {
+        let s = d.stats()?;
+        let listed = s["ports"].as_array().map_or(0, |l| l.len());
+        ensure(listed == 3, || format!("--port all: {listed} ports: {}", s["ports"]))?;
+        rss.push(d.rss_kib().unwrap_or(0));
+        Ok(())
+    })();
+    end_daemon_test(result.map(|()| String::new()), d, &mut [])?;
+    // One port, for comparison (after the others: one owner per method and port).
+    let one =
+        Daemon::start(&ctx.bin, "multiport-one", p0.umad_index, p0.gid, &["--no-subscribe"], ctx.epoch)?;
+    let result = one.stats().map(|_| {
+        format!(
+            "{detail}; --port all: 3 ports; VmRSS 1 port {} KiB, 2 ports {} KiB, 3 ports {} KiB",
+            one.rss_kib().unwrap_or(0),
+            rss[0],
+            rss[1]
+        )
+    });
+    end_daemon_test(result, one, &mut [])
+}
+
 type TestFn = fn(&Ctx) -> Result<String, String>;
 type Test = (&'static str, TestFn);
 
@@ -1256,6 +1466,7 @@ fn tests() -> Vec<Test> {
         ("daemon-replica-200", |c| daemon_replica(c, 200)),
         ("daemon-replica-1000", |c| daemon_replica(c, 1000)),
         ("daemon-replica-tree", daemon_replica_tree),
+        ("daemon-multiport", daemon_multiport),
     ]
 }
 

@@ -54,6 +54,9 @@ enum Mode {
         /// Give up after this long even if stdin stays open.
         #[arg(long, default_value_t = 60_000)]
         max_ms: u64,
+        /// The SGID of the records Get answers carry (default: the table's own).
+        #[arg(long)]
+        sgid: Option<String>,
     },
     /// Send one GetTable(PathRecord) and check the reassembled answer.
     Request {
@@ -90,7 +93,16 @@ enum Mode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.mode {
-        Mode::Respond { records, seed, retries, max_ms } => respond(cli.umad, records, seed, retries, max_ms),
+        Mode::Respond { records, seed, retries, max_ms, sgid } => {
+            match sgid
+                .as_deref()
+                .map(|g| Gid::parse(g).ok_or_else(|| format!("--sgid {g:?} is not a GID")))
+                .transpose()
+            {
+                Ok(sgid) => respond(cli.umad, records, seed, retries, max_ms, sgid),
+                Err(e) => Err(e),
+            }
+        }
         Mode::Request { records_expected, seed, gid, lid, timeout_ms, retries, tid, sgid, any_order } => {
             let order = if any_order { Order::Any } else { Order::ByIndex };
             let args =
@@ -126,7 +138,14 @@ fn tid_of(mad: &[u8]) -> u64 {
     mad.get(8..16).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes).unwrap_or(0)
 }
 
-fn respond(umad: Option<u32>, n: usize, seed: u32, retries: u32, max_ms: u64) -> Result<ExitCode, String> {
+fn respond(
+    umad: Option<u32>,
+    n: usize,
+    seed: u32,
+    retries: u32,
+    max_ms: u64,
+    sgid: Option<Gid>,
+) -> Result<ExitCode, String> {
     let p = open(umad, &[Method::GetTable.raw(), Method::Get.raw()])?;
     let closed = Arc::new(AtomicBool::new(false));
     let flag = closed.clone();
@@ -153,7 +172,7 @@ fn respond(umad: Option<u32>, n: usize, seed: u32, retries: u32, max_ms: u64) ->
             continue;
         }
         if let Some(req) = records::as_get_request(&rx.mad) {
-            let (answer, index) = records::get_answer_for(&req, &rx.mad, n, seed);
+            let (answer, index) = records::get_answer_for(&req, &rx.mad, n, seed, sgid);
             let what = index.map_or_else(|| "no-records".to_owned(), |i| format!("index={i}"));
             match p.send(&rx.from, &answer, 0) {
                 Ok(()) => println!("ANSWERED-GET tid={:#x} {what} at={at}ms", req.header.transaction_id),
