@@ -273,14 +273,17 @@ impl Runtime<'_> {
 
     /// What a PortInfo ClientReregister from the SM calls for, on an administrator's word: the
     /// kernel reports that as a verbs async event, which a daemon holding only a umad port
-    /// never sees, so a failover script or a person tells it instead. The engine's
-    /// `sm_changed` event follows.
+    /// never sees, so a failover script or a person tells it instead. Each port's engine
+    /// then reports `sm_changed`.
     fn op_reregister(&mut self, slot: usize, id: Value) {
         let now = self.now();
-        self.engine.client_reregister(now);
+        // Every port: the word comes for the node, and each port has its own SM session.
+        for served in self.ports.iter_mut() {
+            served.engine.client_reregister(now);
+        }
         let uid = self.clients.get(slot).and_then(|c| c.cred).map(|c| c.uid());
-        log::info!("client reregister requested uid={}", uid.unwrap_or(0));
-        let sm_changes = self.engine.stats().sm_changes;
+        log::info!("client reregister requested ports={} uid={}", self.ports.len(), uid.unwrap_or(0));
+        let sm_changes = self.engine_stats().sm_changes;
         self.reply_ok(slot, id, json!({"sm_changes": sm_changes}));
     }
 
