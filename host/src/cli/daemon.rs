@@ -10,6 +10,7 @@ use crate::daemon::config::{
     parse_duration, parse_level, parse_size, parse_timeout, ModeName, Overrides, PortArg, Settings,
 };
 use crate::daemon::{self, DaemonError};
+use localsa_core::engine::SmChangePolicy;
 
 /// Options of `daemon`. Each overrides the key of the same name in the config file.
 #[derive(Debug, clap::Args)]
@@ -94,6 +95,35 @@ pub struct DaemonArgs {
     /// How often the port's sysfs attributes are read again.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub port_poll_interval: Option<Duration>,
+    /// The shortest per-attempt SA timeout `auto` may derive.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub min_timeout: Option<Duration>,
+    /// The longest per-attempt SA timeout (also the cap of its doubling).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub max_timeout: Option<Duration>,
+    /// First wait after a BUSY answer; doubles with each BUSY in a row.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub busy_backoff: Option<Duration>,
+    /// When the SM changes: revalidate (serve, refetch on use) or flush (pins stay).
+    #[arg(long, value_parser = parse_sm_change, value_name = "revalidate|flush")]
+    pub sm_change: Option<SmChangePolicy>,
+    /// The most pinned entries [default: a quarter of the table].
+    #[arg(long, value_name = "N")]
+    pub max_pinned: Option<usize>,
+    /// The longest admin request line (e.g. 64KiB).
+    #[arg(long, value_parser = parse_size_usize, value_name = "BYTES")]
+    pub max_line: Option<usize>,
+    /// On SIGTERM/SIGINT, how long error answers to pending requests may take to drain.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub shutdown_grace: Option<Duration>,
+}
+
+fn parse_sm_change(s: &str) -> Result<SmChangePolicy, String> {
+    match s {
+        "revalidate" => Ok(SmChangePolicy::Revalidate),
+        "flush" => Ok(SmChangePolicy::Flush),
+        _ => Err(format!("{s:?} is not a policy: revalidate or flush")),
+    }
 }
 
 /// `--timeout`'s value: a duration, or `None` for `auto`. A type of its own because clap reads
@@ -146,6 +176,13 @@ impl DaemonArgs {
             max_buffered: self.max_buffered,
             partial_timeout: self.partial_timeout,
             port_poll_interval: self.port_poll_interval,
+            min_timeout: self.min_timeout,
+            max_timeout: self.max_timeout,
+            busy_backoff: self.busy_backoff,
+            sm_change: self.sm_change,
+            max_pinned: self.max_pinned,
+            max_line: self.max_line,
+            shutdown_grace: self.shutdown_grace,
         }
     }
 }
@@ -198,5 +235,19 @@ mod tests {
         assert_eq!((o.sa_depth, o.max_retries), (Some(2), Some(1)));
         assert_eq!(o.heartbeat, Some(Duration::from_secs(5)));
         assert_eq!(o.max_buffered, Some(1 << 20));
+        let flags = "--min-timeout 50ms --max-timeout 2s --busy-backoff 20ms --sm-change flush \
+                     --max-pinned 10 --max-line 4KiB --shutdown-grace 3s";
+        let o = daemon_args(&flags.split_whitespace().collect::<Vec<_>>()).unwrap().overrides();
+        assert_eq!(
+            (o.min_timeout, o.max_timeout),
+            (Some(Duration::from_millis(50)), Some(Duration::from_secs(2)))
+        );
+        assert_eq!(
+            (o.busy_backoff, o.sm_change),
+            (Some(Duration::from_millis(20)), Some(SmChangePolicy::Flush))
+        );
+        assert_eq!((o.max_pinned, o.max_line), (Some(10), Some(4096)));
+        assert_eq!(o.shutdown_grace, Some(Duration::from_secs(3)));
+        assert!(daemon_args(&["--sm-change", "drop"]).is_err());
     }
 }

@@ -198,6 +198,20 @@ pub struct Overrides {
     pub partial_timeout: Option<Duration>,
     /// `--port-poll-interval`.
     pub port_poll_interval: Option<Duration>,
+    /// `--min-timeout`.
+    pub min_timeout: Option<Duration>,
+    /// `--max-timeout`.
+    pub max_timeout: Option<Duration>,
+    /// `--busy-backoff`.
+    pub busy_backoff: Option<Duration>,
+    /// `--sm-change`.
+    pub sm_change: Option<SmChangePolicy>,
+    /// `--max-pinned`.
+    pub max_pinned: Option<usize>,
+    /// `--max-line`.
+    pub max_line: Option<usize>,
+    /// `--shutdown-grace`.
+    pub shutdown_grace: Option<Duration>,
 }
 
 /// Which ports the daemon serves (`port` in the file, `--port` on the command line).
@@ -785,22 +799,24 @@ impl Settings {
         if let Some(t) = o.timeout.or(sa.timeout.map(|t| t.0)) {
             e.timeout = t.map(core_duration);
         }
-        if let Some(v) = sa.min_timeout {
-            e.min_timeout = core_duration(v.0);
+        if let Some(v) = o.min_timeout.or(sa.min_timeout.map(|v| v.0)) {
+            e.min_timeout = core_duration(v);
         }
-        if let Some(v) = sa.max_timeout {
-            e.max_timeout = core_duration(v.0);
+        if let Some(v) = o.max_timeout.or(sa.max_timeout.map(|v| v.0)) {
+            e.max_timeout = core_duration(v);
         }
         if e.min_timeout > e.max_timeout {
             return Err(at("sa", "min_timeout", "min_timeout is above max_timeout".into()));
         }
-        if let Some(v) = sa.busy_backoff {
-            e.busy_backoff = core_duration(v.0);
+        if let Some(v) = o.busy_backoff.or(sa.busy_backoff.map(|v| v.0)) {
+            e.busy_backoff = core_duration(v);
         }
         if let Some(v) = o.heartbeat.or(sa.heartbeat.map(|v| v.0)) {
             e.heartbeat = core_duration(v);
         }
-        if let Some(p) = sa.sm_change {
+        if let Some(p) = o.sm_change {
+            e.sm_change = p;
+        } else if let Some(p) = sa.sm_change {
             e.sm_change = match p {
                 SmChange::Revalidate => SmChangePolicy::Revalidate,
                 SmChange::Flush => SmChangePolicy::Flush,
@@ -821,7 +837,7 @@ impl Settings {
         if let Some(v) = o.negative_lifetime.or(c.negative_lifetime.map(|v| v.0)) {
             e.negative_lifetime = core_duration(v);
         }
-        s.max_pinned = c.max_pinned.map(|v| v.0 as usize);
+        s.max_pinned = o.max_pinned.or(c.max_pinned.map(|v| v.0 as usize));
 
         let cl = &file.clients;
         let l = &mut s.clients;
@@ -829,10 +845,10 @@ impl Settings {
         l.max_outstanding =
             o.max_outstanding.or(cl.max_outstanding.map(|v| v.0 as usize)).unwrap_or(l.max_outstanding);
         l.max_buffered = o.max_buffered.or(cl.max_buffered.map(|v| v.0 as usize)).unwrap_or(l.max_buffered);
-        l.max_line = cl.max_line.map(|v| v.0 as usize).unwrap_or(l.max_line);
+        l.max_line = o.max_line.or(cl.max_line.map(|v| v.0 as usize)).unwrap_or(l.max_line);
         l.partial_timeout =
             o.partial_timeout.or(cl.partial_timeout.map(|v| v.0)).unwrap_or(l.partial_timeout);
-        l.shutdown_grace = cl.shutdown_grace.map(|v| v.0).unwrap_or(l.shutdown_grace);
+        l.shutdown_grace = o.shutdown_grace.or(cl.shutdown_grace.map(|v| v.0)).unwrap_or(l.shutdown_grace);
 
         // Command-line values have no line to point at, but the same limits.
         let cli = |key: &str, message: String| ConfigError {
@@ -855,6 +871,25 @@ impl Settings {
         }
         if s.clients.max_buffered < 4096 {
             return Err(cli("--max-buffered", "must be at least 4096 bytes".into()));
+        }
+        // The file's limits (see the section structs) hold for the flags too.
+        let ms = |d: Duration| d.as_millis();
+        for (key, v, max) in [
+            ("--min-timeout", o.min_timeout, 600_000),
+            ("--max-timeout", o.max_timeout, 600_000),
+            ("--busy-backoff", o.busy_backoff, 600_000),
+            ("--shutdown-grace", o.shutdown_grace, 60_000),
+        ] {
+            let min = if key == "--shutdown-grace" { 0 } else { 1 };
+            if let Some(v) = v.filter(|v| !(min..=max).contains(&ms(*v))) {
+                return Err(cli(key, format!("{} is out of range: expected {min} ms to {max} ms", ms(v))));
+            }
+        }
+        if o.max_pinned.is_some_and(|n| n > 65536) {
+            return Err(cli("--max-pinned", "expected 0 to 65536".into()));
+        }
+        if o.max_line.is_some_and(|n| !(1024..=16 << 20).contains(&n)) {
+            return Err(cli("--max-line", "expected 1KiB to 16MiB".into()));
         }
         if s.acm_socket.is_some() && s.acm_socket == s.admin_socket {
             return Err(at("daemon", "admin_socket", "the ACM and admin sockets must differ".into()));
