@@ -363,6 +363,12 @@ impl<'e> Runtime<'e> {
                         c.record(Direction::Received, &rx.from, &rx.mad);
                     }
                     self.engine.handle_mad(now, rx.from, &rx.mad);
+                    // A replica queues its answers in the engine's small outbox (8 MADs):
+                    // send them before the next request, or a burst of other nodes' queries
+                    // overflows it and each dropped answer costs that node a timeout.
+                    if self.engine.has_transmit() {
+                        self.pump();
+                    }
                 }
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
