@@ -641,6 +641,14 @@ impl<'e> Runtime<'e> {
                         c.read_closed = true;
                     }
                     self.process_input(slot);
+                    // Answer now, not after the rest of the epoll batch: with hundreds of
+                    // clients ready at once, holding every answer until the batch is read left
+                    // the clients idle meanwhile (settle() still finishes what this leaves).
+                    if let Some(c) = self.clients.get_mut(slot) {
+                        if c.doomed.is_none() && c.flush().is_err() {
+                            c.doomed = Some("write-error");
+                        }
+                    }
                 }
                 Err(_) => c.doomed = Some("read-error"),
             }

@@ -113,7 +113,7 @@ pub fn run(args: &BenchArgs) -> Result<String, CliError> {
     })();
     drop(echo);
     result?;
-    let report = summarize(args, reply.len(), &runs);
+    let report = summarize(args, &reply, &runs);
     Ok(if args.json {
         format!("{}\n", serde_json::to_string_pretty(&report).unwrap_or_default())
     } else {
@@ -217,7 +217,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Medians per target and client count, and the daemon/echo throughput ratio.
-fn summarize(args: &BenchArgs, reply_len: usize, runs: &[(&str, LoadResult)]) -> Value {
+fn summarize(args: &BenchArgs, reply: &[u8], runs: &[(&str, LoadResult)]) -> Value {
     let pick = |target: &str, n: usize| -> Option<Value> {
         let rs: Vec<&LoadResult> =
             runs.iter().filter(|(t, r)| *t == target && r.clients == n).map(|(_, r)| r).collect();
@@ -262,7 +262,8 @@ fn summarize(args: &BenchArgs, reply_len: usize, runs: &[(&str, LoadResult)]) ->
         })
         .collect();
     json!({
-        "message_bytes": { "request": 88, "answer": reply_len },
+        "message_bytes": { "request": 88, "answer": reply.len() },
+        "answer_hex": reply.iter().map(|b| format!("{b:02x}")).collect::<String>(),
         "seconds": args.seconds,
         "warmup": args.warmup,
         "repeat": args.repeat,
