@@ -490,10 +490,10 @@ fn sa_client(args: &[String]) -> Result<Value, String> {
             if rx.status == 0 {
                 if let Ok(p) = SaPacket::new_checked(&rx.mad[..]) {
                     let h = p.mad_header();
-                    if h.method().is_response() {
-                        if inflight.remove(&(h.transaction_id.get() & 0xffff_ffff)).is_some() {
-                            answered += 1;
-                        }
+                    if h.method().is_response()
+                        && inflight.remove(&(h.transaction_id.get() & 0xffff_ffff)).is_some()
+                    {
+                        answered += 1;
                     }
                 }
             }
