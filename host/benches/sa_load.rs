@@ -238,6 +238,7 @@ fn run(hcas: usize, mode: &str, requesters: usize) -> Result<Value, String> {
             "replica-tree" => {
                 let root = lids[&replicas[0]];
                 daemons.push(start_daemon(&fabric, &replicas[0], &dir, &[s("--serve-sa")], true, true)?);
+                wait_ready(&daemons[0])?;
                 for r in &replicas[1..3] {
                     let a = vec![s("--serve-sa"), s("--upstream-lid"), root.to_string()];
                     daemons.push(start_daemon(&fabric, r, &dir, &a, true, false)?);
@@ -245,6 +246,11 @@ fn run(hcas: usize, mode: &str, requesters: usize) -> Result<Value, String> {
                 leaves_up = (0..NODES).map(|i| lids[&replicas[1 + i % 2]]).collect();
             }
             other => return Err(format!("unknown mode {other}")),
+        }
+        // Replicas answer before any node asks them: the ibsim shim crashes (in
+        // pthread_mutex_lock) when a request reaches a process before it registered its agent.
+        for d in &daemons {
+            wait_ready(d)?;
         }
         for (node, &up) in nodes.iter().zip(&leaves_up) {
             let a = if up == 0 { Vec::new() } else { bulk_leaf(up) };
