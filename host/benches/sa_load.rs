@@ -49,6 +49,12 @@ fn main() {
             }
         });
     }
+    // `cargo test --all-targets` (scripts/test) runs this without `--bench`: then only a small
+    // check of the experiment itself, on a 16-HCA fabric.
+    if !args.iter().any(|a| a == "--bench") {
+        smoke();
+        return;
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let out = value_of(&args, "--out").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("sa_load.json"));
     let sizes: Vec<usize> = match value_of(&args, "--sizes") {
@@ -82,6 +88,23 @@ fn main() {
     let report = json!({ "nodes": NODES, "runs": runs });
     std::fs::write(&out, serde_json::to_string_pretty(&report).unwrap()).expect("write report");
     eprintln!("sa_load: wrote {}", out.display());
+}
+
+/// On-demand and a replica tree on 16 HCAs: every answer arrives, the SA gets one query per
+/// (node, destination) pair in the cold round, and none from the tree once the nodes flushed.
+fn smoke() {
+    for mode in ["on-demand", "replica-tree"] {
+        let v = run(16, mode, 4).unwrap_or_else(|e| panic!("{mode}: {e}"));
+        let rounds = v["rounds"].as_array().unwrap();
+        for r in rounds {
+            assert_eq!(r["answers"], r["expected_answers"], "{mode}: {v}");
+        }
+        assert_eq!(rounds[0]["sa_path_queries"].as_u64().unwrap() as usize, NODES * 16, "{mode}: {v}");
+        let second = rounds[1]["sa_path_queries"].as_u64().unwrap() as usize;
+        assert_eq!(second, if mode == "on-demand" { NODES * 16 } else { 0 }, "{mode}: {v}");
+        assert_eq!(v["sa_queries_by_counters_both_rounds"], v["sa_path_queries_both_rounds"], "{mode}: {v}");
+    }
+    eprintln!("sa_load: smoke run passed (the experiment: cargo bench -p localsa --bench sa_load)");
 }
 
 fn value_of(args: &[String], key: &str) -> Option<String> {
