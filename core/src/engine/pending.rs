@@ -119,6 +119,10 @@ pub(crate) struct Pool<const P: usize> {
     index: [u32; P],
     pub outstanding: usize,
     pub queued: usize,
+    /// Slots not free. Scans stop once they have seen this many: the daemon's pool has 4096
+    /// slots of ~700 bytes, and walking all of them on every loop iteration, when none or a
+    /// few are in use, cost more than serving a cache hit.
+    in_use: usize,
     next_seq: u32,
 }
 
@@ -126,7 +130,7 @@ const TOMB: u32 = u32::MAX;
 
 impl<const P: usize> Pool<P> {
     pub(crate) const fn new() -> Self {
-        Pool { slots: [Slot::FREE; P], index: [0; P], outstanding: 0, queued: 0, next_seq: 0 }
+        Pool { slots: [Slot::FREE; P], index: [0; P], outstanding: 0, queued: 0, in_use: 0, next_seq: 0 }
     }
 
     /// Slot `i` if it is in use.
@@ -141,7 +145,7 @@ impl<const P: usize> Pool<P> {
 
     /// Indices of slots in use.
     pub(crate) fn used(&self) -> impl Iterator<Item = usize> + '_ {
-        self.slots.iter().enumerate().filter(|(_, s)| !s.is_free()).map(|(i, _)| i)
+        self.slots.iter().enumerate().filter(|(_, s)| !s.is_free()).map(|(i, _)| i).take(self.in_use)
     }
 
     /// The slot asking `key`, if any (and not finished).
@@ -210,6 +214,7 @@ impl<const P: usize> Pool<P> {
             cut: false,
         };
         self.queued += 1;
+        self.in_use += 1;
         Some(free)
     }
 
@@ -249,14 +254,18 @@ impl<const P: usize> Pool<P> {
             at = (at + 1) % P;
         }
         self.slots[i] = Slot::FREE;
+        self.in_use = self.in_use.saturating_sub(1);
         // Tombstones never shrink otherwise: rebuild when the pool drains.
-        if self.slots.iter().all(Slot::is_free) {
+        if self.in_use == 0 {
             self.index = [0; P];
         }
     }
 
     /// The queued slot that has waited longest.
     pub(crate) fn oldest_queued(&self) -> Option<usize> {
+        if self.queued == 0 {
+            return None;
+        }
         let mut best: Option<(u32, usize)> = None;
         let base = self.next_seq;
         for (i, s) in self.slots.iter().enumerate() {
@@ -273,6 +282,9 @@ impl<const P: usize> Pool<P> {
 
     /// The slot whose current or previous attempt had TID `tid` (low 32 bits).
     pub(crate) fn by_tid(&self, tid: u32) -> Option<usize> {
+        if self.in_use == 0 {
+            return None;
+        }
         self.slots
             .iter()
             .position(|s| s.tid() == Some(tid) || (s.previous_tid == Some(tid) && s.tid().is_some()))

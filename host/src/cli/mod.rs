@@ -1,6 +1,7 @@
 //! The `localsa` command line: subcommands, their options, and how errors end the process.
 
 pub mod admin;
+pub mod bench;
 pub mod daemon;
 pub mod decode;
 pub mod hex;
@@ -54,6 +55,8 @@ pub enum Command {
     Ports(ports::PortsArgs),
     /// Ask the SA for one PathRecord directly (no daemon) and print it.
     Query(query::QueryArgs),
+    /// Load the daemon's ACM socket with N clients resolving cached paths (and an echo baseline).
+    Bench(Box<bench::BenchArgs>),
 }
 
 /// Everything that ends a command unsuccessfully; each prints as one line.
@@ -151,6 +154,7 @@ pub fn main() -> ExitCode {
         Command::Decode(args) => decode::run(args),
         Command::Ports(args) => ports::run(args),
         Command::Query(args) => query::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(text) => {

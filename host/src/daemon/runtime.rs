@@ -376,6 +376,12 @@ impl<'e> Runtime<'e> {
                         c.record(Direction::Received, &rx.from, &rx.mad);
                     }
                     p.engine.handle_mad(now, rx.from, &rx.mad);
+                    // A replica queues its answers in the engine's small outbox (8 MADs):
+                    // send them before the next request, or a burst of other nodes' queries
+                    // overflows it and each dropped answer costs that node a timeout.
+                    if p.engine.has_transmit() {
+                        self.pump();
+                    }
                 }
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
@@ -692,6 +698,14 @@ impl<'e> Runtime<'e> {
                         c.read_closed = true;
                     }
                     self.process_input(slot);
+                    // Answer now, not after the rest of the epoll batch: with hundreds of
+                    // clients ready at once, holding every answer until the batch is read left
+                    // the clients idle meanwhile (settle() still finishes what this leaves).
+                    if let Some(c) = self.clients.get_mut(slot) {
+                        if c.doomed.is_none() && c.flush().is_err() {
+                            c.doomed = Some("write-error");
+                        }
+                    }
                 }
                 Err(_) => c.doomed = Some("read-error"),
             }
