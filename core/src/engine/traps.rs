@@ -22,7 +22,9 @@ impl<
     ///
     /// The ReportResp goes out first and for every Report, duplicates included: the SA resends
     /// a Report until it is acknowledged, and an unacknowledged SA logs timeouts. Acting on a
-    /// duplicate again is harmless (invalidation is idempotent).
+    /// duplicate again is harmless (invalidation is idempotent). The one exception is a
+    /// replica whose outbox has no room left for the ReportResp and the relay together: it
+    /// leaves the Report unacknowledged so that the resent one reaches its subscribers.
     pub(super) fn handle_report(&mut self, now: Instant, from: MadAddress, packet: &SaPacket<&[u8]>) {
         self.stats.reports += 1;
         let (Ok(mad), Ok(notice)) = (SaMad::parse(packet), NoticeRepr::decode(packet.data())) else {
