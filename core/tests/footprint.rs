@@ -40,9 +40,9 @@ fn each_capacity_costs_what_the_docs_say() {
         size_of::<Engine<1, 1, 1, 1, 256, 2, CAP>>() - size_of::<Engine<1, 1, 1, 1, 256, 1, CAP>>(),
         padded(CAP + 242)
     );
-    // The rest is fixed: mostly the outbox of 8 MADs and the queue of 16 notices (events
-    // other than answers, which wait with their pending query). 7 696 bytes when this was
-    // written.
+    // The rest is fixed: mostly the outbox of 8 MADs (a Report relayed to any number of
+    // subscribers takes one) and the queue of 16 notices (events other than answers, which
+    // wait with their pending query). 7 672 bytes when this was written.
     assert!(size_of::<Event>() <= 536, "{}", size_of::<Event>());
     assert!(base <= 7 * 1024 + 576, "{base}");
 }
@@ -51,7 +51,7 @@ fn each_capacity_costs_what_the_docs_say() {
 #[cfg(target_pointer_width = "64")]
 fn the_firmware_engine() {
     // docs/embedding.md: 256 entries, 4 pending, 16 waiters, one 64-record receive, one
-    // minimal send slot: 45 936 bytes when this was written, under the 48 KiB budget.
+    // minimal send slot: 45 976 bytes when this was written, under the 48 KiB budget.
     let size = size_of::<Engine<256, 4, 16, 1, { capacity_for(64, 64) }, 1, 56>>();
     assert!(size <= 45 * 1024 + 512, "{size}");
 }

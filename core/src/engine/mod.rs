@@ -121,7 +121,7 @@ pub struct Transmit {
 /// Events waiting for [`Engine::poll_event`] beyond resolve answers (which are kept with
 /// their pending query); when full the oldest is dropped.
 const EVENT_QUEUE: usize = 16;
-/// MADs waiting in the outbox (ReportResp, replica answers).
+/// MADs waiting in the outbox (ReportResp, replica answers, Reports being relayed).
 const OUTBOX: usize = 8;
 
 /// The SA client. See the [module docs](self).
@@ -453,7 +453,11 @@ impl<
         if let Some((to, len)) = self.rmpp.poll_transmit(now, buf) {
             return Some(Transmit { to, len, response_timeout: None });
         }
-        if let Some((to, len)) = self.outbox.pop(buf) {
+        let Engine { outbox, replica, .. } = self;
+        if let Some((to, len, relayed)) = outbox.pop(buf, |trap, from| replica.subscriber(trap, from)) {
+            if relayed {
+                self.replica.stamp_relay(buf);
+            }
             return Some(Transmit { to, len, response_timeout: None });
         }
         if let Some(t) = self.mgmt_transmit(now, buf) {

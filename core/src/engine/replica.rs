@@ -45,7 +45,26 @@ impl<const P: usize> Replica<P> {
     /// Nothing served yet: all zero bytes.
     pub(super) const EMPTY: Replica<P> =
         Replica { remotes: [Maybe::Empty; P], subscribers: Vec::new(), next_report_tid: 0 };
+
+    /// The first subscriber to trap `trap` at index `from` or later, as (index, address): the
+    /// next target of a relay going out of the outbox.
+    pub(super) fn subscriber(&self, trap: u16, from: usize) -> Option<(usize, MadAddress)> {
+        let rest = self.subscribers.get(from..)?;
+        let i = rest.iter().position(|(_, t)| t.raw() == trap)?;
+        Some((from + i, rest[i].0))
+    }
+
+    /// Gives a relayed Report in `mad` a TID of its own (each subscriber acknowledges its copy
+    /// by TID).
+    pub(super) fn stamp_relay(&mut self, mad: &mut [u8; MAD_LEN]) {
+        self.next_report_tid = self.next_report_tid.wrapping_add(1).max(1);
+        let tid = u64::from(self.next_report_tid).to_be_bytes();
+        mad[TID_OFFSET..TID_OFFSET + 8].copy_from_slice(&tid);
+    }
 }
+
+/// Where the TransactionID sits in the MAD common header.
+const TID_OFFSET: usize = 8;
 
 /// A query is a bulk query when it names no destination: "every path from this source".
 fn is_bulk(q: &Query) -> bool {
@@ -326,7 +345,9 @@ impl<
                 }
             }
             (false, Some(i)) => {
-                self.replica.subscribers.swap_remove(i);
+                // In order, so that a relay going out (a cursor over this list) skips nobody.
+                self.replica.subscribers.remove(i);
+                self.outbox.subscriber_removed(i);
                 MadStatus::OK
             }
             (false, None) => MadStatus::OK,
@@ -336,24 +357,29 @@ impl<
         self.reply_status(from, request, status, &bytes);
     }
 
+    /// Whether any node subscribed to `trap`.
+    pub(super) fn has_subscribers(&self, trap: TrapNumber) -> bool {
+        self.replica.subscriber(trap.raw(), 0).is_some()
+    }
+
     /// Relays a Report to the subscribers of its trap (fire and forget: their heartbeat and
     /// revalidation cover a lost one).
+    ///
+    /// The copies are not made here: the Report is queued once in the outbox as a fan-out,
+    /// which [`Self::poll_transmit`] sends to one subscriber per call, each with its own TID
+    /// (see [`super::outbox`]). So any number of subscribers costs one outbox slot, and a
+    /// second Report queues behind the first without either losing a copy. The caller checked
+    /// that the outbox has room (a Report it cannot relay goes unacknowledged).
     pub(super) fn relay_report(&mut self, trap: TrapNumber, packet: &SaPacket<&[u8]>) {
         let Ok(mut mad) = SaMad::parse(packet) else { return };
+        let Some((first, _)) = self.replica.subscriber(trap.raw(), 0) else { return };
+        mad.header.transaction_id = 0; // stamped per copy
         let data = packet.data();
-        for i in 0..self.replica.subscribers.len() {
-            let (to, t) = self.replica.subscribers[i];
-            if t != trap {
-                continue;
-            }
-            self.replica.next_report_tid = self.replica.next_report_tid.wrapping_add(1).max(1);
-            mad.header.transaction_id = self.replica.next_report_tid as u64;
-            let mut buf = [0u8; MAD_LEN];
-            if let Ok(out) = mad.emit(&mut buf) {
-                let n = data.len().min(out.len());
-                out[..n].copy_from_slice(&data[..n]);
-                self.outbox.push(to, &buf, MAD_LEN);
-            }
+        let mut buf = [0u8; MAD_LEN];
+        if let Ok(out) = mad.emit(&mut buf) {
+            let n = data.len().min(out.len());
+            out[..n].copy_from_slice(&data[..n]);
+            self.outbox.push_fan_out(trap.raw(), first, &buf, MAD_LEN);
         }
     }
 

@@ -55,7 +55,8 @@ pub struct Stats {
     pub rmpp_failures: u64,
     /// SA requests from other nodes answered (replica mode).
     pub served: u64,
-    /// MADs dropped because the outbox was full.
+    /// MADs dropped because the outbox was full (in replica mode, a Report left
+    /// unacknowledged for want of room to relay it counts one).
     pub outbox_dropped: u64,
     /// Gauge: SA queries outstanding now.
     pub outstanding: usize,

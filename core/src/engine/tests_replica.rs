@@ -299,3 +299,110 @@ fn a_possibly_cut_answer_is_passed_on_as_one_not_as_a_complete_table() {
         assert_eq!(resolved(&events(&mut net.leaf))[0].1.as_ref().unwrap().records[0].dlid.get(), 40);
     });
 }
+
+/// A replica with more subscribers than outbox slots: every Report reaches every subscriber
+/// of its trap once, with a TID of its own, and one that leaves mid-relay skips nobody.
+#[test]
+fn reports_reach_more_subscribers_than_the_outbox_holds() {
+    use crate::wire::{
+        request, Gid, InformInfoRepr, Method, NoticeRepr, SaAttribute, TrapDetails, TrapNumber,
+    };
+    big_stack(|| {
+        let now = Instant::from_millis(10_000);
+        let sa = ScriptedSa::new(64);
+        let cfg = Config { serve_sa: true, ..config() };
+        let mut replica = Box::new(ReplicaEngine::new(now, cfg, local(REPLICA)));
+        // Everything it has to send, as (to, method, TID, the GID the Notice names).
+        let drain = |r: &mut ReplicaEngine| {
+            let mut buf = [0u8; MAD_LEN];
+            let mut out = Vec::new();
+            while let Some(t) = r.poll_transmit(now, &mut buf) {
+                let p = SaPacket::new_checked(&buf[..t.len]).unwrap();
+                let h = SaMad::parse(&p).unwrap().header;
+                let about = NoticeRepr::decode(p.data()).ok().and_then(|n| match n.details() {
+                    Some(TrapDetails::Gid(g)) => Some(g),
+                    _ => None,
+                });
+                out.push((t.to.lid, h.method, h.transaction_id, about));
+            }
+            out
+        };
+        drain(&mut replica); // its own housekeeping, to the SA
+        let subscribe = |r: &mut ReplicaEngine, lid: u16, trap: TrapNumber, on: bool| {
+            let mut m = [0u8; MAD_LEN];
+            let info = InformInfoRepr::generic_subscription(trap, on);
+            let len = request::inform_info_set(&mut m, lid as u64, &info).unwrap();
+            r.handle_mad(now, MadAddress::gsi(lid, 0), &m[..len]);
+        };
+        let leaves: Vec<u16> = (100..120).collect();
+        assert!(leaves.len() > OUTBOX);
+        for &lid in &leaves {
+            subscribe(&mut replica, lid, TrapNumber::GidOutOfService, true);
+            // Answered as it comes (as the daemon does), so the outbox does not overflow.
+            assert_eq!(drain(&mut replica).len(), 1);
+        }
+        subscribe(&mut replica, 200, TrapNumber::GidInService, true); // another trap
+        drain(&mut replica);
+
+        // Two Reports back to back, before the driver sends anything.
+        let from_sa = MadAddress::gsi(SA_LID, 0);
+        replica.handle_mad(now, from_sa, &sa.report(TrapNumber::GidOutOfService, gid(40), 0x99));
+        replica.handle_mad(now, from_sa, &sa.report(TrapNumber::GidOutOfService, gid(41), 0x9a));
+        assert!(replica.has_transmit());
+        let sent = drain(&mut replica);
+        assert!(!replica.has_transmit());
+        assert_eq!(replica.stats().outbox_dropped, 0);
+        let resps: Vec<_> = sent.iter().filter(|s| s.1 == Method::ReportResp).collect();
+        assert_eq!(resps.len(), 2);
+        assert!(resps.iter().all(|s| s.0 == SA_LID));
+        let relays: Vec<_> = sent.iter().filter(|s| s.1 == Method::Report).collect();
+        assert_eq!(relays.len(), 2 * leaves.len(), "{sent:?}");
+        for (dlid, about) in [(40, &relays[..leaves.len()]), (41, &relays[leaves.len()..])] {
+            let mut to: Vec<u16> = about.iter().map(|s| s.0).collect();
+            to.sort_unstable();
+            assert_eq!(to, leaves, "each subscriber once, in order of the Reports");
+            assert!(about.iter().all(|s| s.3 == Some(gid(dlid))), "{about:?}");
+        }
+        let mut tids: Vec<u64> = relays.iter().map(|s| s.2).collect();
+        tids.sort_unstable();
+        tids.dedup();
+        assert_eq!(tids.len(), relays.len(), "a TID per copy");
+        assert!(!tids.contains(&0) && !tids.contains(&0x99) && !tids.contains(&0x9a));
+
+        // A Report while leaves come and go: one that already has its copy leaves, and one
+        // that has not yet leaves; everyone else still gets theirs.
+        replica.handle_mad(now, from_sa, &sa.report(TrapNumber::GidOutOfService, gid(42), 0x9b));
+        let (mut first, mut buf) = (Vec::new(), [0u8; MAD_LEN]);
+        while first.len() < 6 {
+            let t = replica.poll_transmit(now, &mut buf).unwrap();
+            first.push(t.to.lid);
+        }
+        assert_eq!(first, [SA_LID, 100, 101, 102, 103, 104]);
+        subscribe(&mut replica, 102, TrapNumber::GidOutOfService, false);
+        subscribe(&mut replica, 115, TrapNumber::GidOutOfService, false);
+        let rest = drain(&mut replica);
+        let relayed: Vec<u16> = rest.iter().filter(|s| s.1 == Method::Report).map(|s| s.0).collect();
+        let want: Vec<u16> = (105..120).filter(|&l| l != 115).collect();
+        assert_eq!(relayed, want);
+        assert_eq!(rest.iter().filter(|s| s.1 == Method::GetResp).count(), 2, "both unsubscribed");
+
+        // The bound: each Report takes two outbox slots (its ReportResp and its relay) until
+        // the driver sends, so OUTBOX / 2 Reports fit in one burst. The next is neither
+        // acknowledged nor relayed (a drop, counted); the SA sends it again, and then it is.
+        let subscribed = leaves.len() - 2;
+        let report = |tid: u64| sa.report(TrapNumber::GidOutOfService, gid(43), tid);
+        let burst = OUTBOX as u64 / 2;
+        for tid in 0..=burst {
+            replica.handle_mad(now, from_sa, &report(0x100 + tid));
+        }
+        assert_eq!(replica.stats().outbox_dropped, 1);
+        let sent = drain(&mut replica);
+        let count = |sent: &[(u16, Method, u64, Option<Gid>)], m| sent.iter().filter(|s| s.1 == m).count();
+        assert_eq!(count(&sent, Method::ReportResp), burst as usize, "the last one unacknowledged");
+        assert_eq!(count(&sent, Method::Report), burst as usize * subscribed);
+        replica.handle_mad(now, from_sa, &report(0x100 + burst));
+        let sent = drain(&mut replica);
+        assert_eq!((count(&sent, Method::ReportResp), count(&sent, Method::Report)), (1, subscribed));
+        assert_eq!(replica.stats().outbox_dropped, 1);
+    });
+}

@@ -22,22 +22,33 @@ impl<
     ///
     /// The ReportResp goes out first and for every Report, duplicates included: the SA resends
     /// a Report until it is acknowledged, and an unacknowledged SA logs timeouts. Acting on a
-    /// duplicate again is harmless (invalidation is idempotent).
+    /// duplicate again is harmless (invalidation is idempotent). The one exception is a
+    /// replica whose outbox has no room left for the ReportResp and the relay together: it
+    /// leaves the Report unacknowledged so that the resent one reaches its subscribers.
     pub(super) fn handle_report(&mut self, now: Instant, from: MadAddress, packet: &SaPacket<&[u8]>) {
         self.stats.reports += 1;
         let (Ok(mad), Ok(notice)) = (SaMad::parse(packet), NoticeRepr::decode(packet.data())) else {
             self.stats.malformed += 1;
             return;
         };
-        let mut buf = [0u8; MAD_LEN];
-        if let Ok(len) = request::report_resp(&mut buf, &mad, &notice) {
-            self.outbox.push(from, &buf, len);
-            self.stats.report_resps += 1;
+        let trap = notice.trap_number();
+        let relay = self.config.serve_sa && trap.is_some_and(|t| self.has_subscribers(t));
+        if relay && self.outbox.free() < 2 {
+            // No room for both the ReportResp and the relay: acknowledge nothing, so that the
+            // SA sends the Report again and the leaves get it then (an acknowledged Report
+            // that we could not relay would be lost to them).
+            self.outbox.dropped += 1;
+        } else {
+            let mut buf = [0u8; MAD_LEN];
+            if let Ok(len) = request::report_resp(&mut buf, &mad, &notice) {
+                self.outbox.push(from, &buf, len);
+                self.stats.report_resps += 1;
+            }
+            if let (true, Some(t)) = (relay, trap) {
+                self.relay_report(t, packet);
+            }
         }
-        let Some(trap) = notice.trap_number() else { return };
-        if self.config.serve_sa {
-            self.relay_report(trap, packet);
-        }
+        let Some(trap) = trap else { return };
         let what = match (trap, notice.details()) {
             (TrapNumber::GidInService | TrapNumber::GidOutOfService, Some(TrapDetails::Gid(gid))) => {
                 // Out of service: every path to or from it is gone. In service: a port that
