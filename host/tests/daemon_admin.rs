@@ -11,21 +11,9 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use daemon_support::{fat_tree, private_dir, Admin, Daemon, Net, LOCALSA};
+use daemon_support::{fat_tree, json, private_dir, Admin, Daemon, Net, LOCALSA};
 use localsa_testbed::{OpenSmOptions, Signal};
 use serde_json::Value;
-
-fn json(out: &std::process::Output) -> Value {
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
-}
 
 /// `localsa ARGS --socket S` as user `nobody`.
 fn as_nobody(d: &Daemon, args: &[&str]) -> std::process::Output {

@@ -10,21 +10,10 @@ mod daemon_support;
 
 use std::time::{Duration, Instant};
 
-use daemon_support::{assert_same_path, fat_tree, private_dir, saquery_path, Admin, Daemon, Net, LOCALSA};
+use daemon_support::{
+    assert_same_path, fat_tree, json, private_dir, saquery_path, Admin, Daemon, Net, LOCALSA,
+};
 use localsa_testbed::{OpenSmOptions, Signal};
-use serde_json::Value;
-
-fn json(out: &std::process::Output) -> Value {
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
-}
 
 fn refused(out: &std::process::Output, code: &str) {
     let err = String::from_utf8_lossy(&out.stderr);

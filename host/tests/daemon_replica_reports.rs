@@ -10,18 +10,12 @@ mod daemon_support;
 use std::time::{Duration, Instant};
 
 use daemon_support::{dumped_dgids, private_dir, wait_event, Daemon, Net};
-use localsa_testbed::{OpenSmOptions, Topology, ATTR_INFORM_INFO};
+use localsa_testbed::{Topology, ATTR_INFORM_INFO};
 
 #[test]
 fn a_report_relayed_by_the_replica_invalidates_the_leaf() {
     let t0 = Instant::now();
-    // Debug logging (0x08): OpenSM logs each ReportResp it receives.
-    let opts = OpenSmOptions {
-        ignore_other_sms: true,
-        sweep_seconds: 1,
-        log_flags: Some(0x0b),
-        ..OpenSmOptions::default()
-    };
+    let opts = daemon_support::opensm_for_reports();
     let net = Net::start("replica-reports", &Topology::star(6).unwrap(), opts);
     let fabric = &net.fabric;
     let mark = fabric.log_mark();

@@ -13,19 +13,12 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use daemon_support::{dumped_dgids, private_dir, wait_event, Admin, Daemon, Net};
-use localsa_testbed::{OpenSmOptions, Topology};
+use localsa_testbed::Topology;
 
 #[test]
 fn unlink_report_invalidates_and_relink_resolves_again() {
     let t0 = Instant::now();
-    // -d 0: the daemon attaches with SIM_SET_ISSM=1 to receive Reports. Debug logging (0x08)
-    // makes OpenSM log each ReportResp it receives; sweeps every second notice the link.
-    let opts = OpenSmOptions {
-        ignore_other_sms: true,
-        sweep_seconds: 1,
-        log_flags: Some(0x0b),
-        ..OpenSmOptions::default()
-    };
+    let opts = daemon_support::opensm_for_reports();
     let net = Net::start("traps", &Topology::star(6).unwrap(), opts);
     let fabric = &net.fabric;
     let dir = private_dir("traps");

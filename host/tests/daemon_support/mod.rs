@@ -433,3 +433,29 @@ pub fn parallel<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) ->
 pub fn fat_tree(n: usize) -> Topology {
     Topology::fat_tree(n).expect("topology")
 }
+
+/// The JSON a successful `localsa ... --json` printed; the exit status and both streams when
+/// it failed.
+pub fn json(out: &std::process::Output) -> Value {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// OpenSM for tests that receive Reports: `-d 0` (the daemon attaches with SIM_SET_ISSM=1,
+/// which OpenSM would otherwise poll as another SM), a sweep every second so links going down
+/// and up are noticed, and debug logging (0x08) so OpenSM logs each ReportResp it receives.
+pub fn opensm_for_reports() -> OpenSmOptions {
+    OpenSmOptions {
+        ignore_other_sms: true,
+        sweep_seconds: 1,
+        log_flags: Some(0x0b),
+        ..OpenSmOptions::default()
+    }
+}

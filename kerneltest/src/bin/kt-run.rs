@@ -28,7 +28,7 @@ use localsa_kerneltest::daemon::{self, counter, Daemon};
 use localsa_kerneltest::driver::{Driver, Happening, Hold};
 use localsa_kerneltest::peer::Peer;
 use localsa_kerneltest::records::{self, as_table_request, record};
-use localsa_kerneltest::trace::Dir;
+use localsa_kerneltest::trace::{Dir, Seen};
 use localsa_kerneltest::{loopback, port_of};
 
 /// A receive slot for 1000 PathRecords: 56 + 1000 × 64 bytes.
@@ -619,19 +619,28 @@ fn k2l_stop(ctx: &Ctx) -> Result<String, String> {
     ))
 }
 
-/// 4c: the kernel sender ABORTs on an illegal ACK (NewWindowLast < SegmentNumber) and our
-/// receiver reports the peer's ABORT.
-fn k2l_kernel_abort(ctx: &Ctx) -> Result<String, String> {
-    let (n, seed) = (200, 4005);
-    let mut peer = ctx.responder(n, seed, 2)?;
+/// A GetTable of `n` records from the kernel's RMPP sender to our receiver, whose ACKs are all
+/// held back: returns once the first segment is in (the kernel's first window is one segment).
+fn held_first_segment(ctx: &Ctx, n: usize, seed: u32) -> Result<(Peer, Receiving, Seen), String> {
+    let peer = ctx.responder(n, seed, 2)?;
     let mut drv = Receiving::open(&ctx.attrs, &[], config())?;
     drv.hooks.hold_control = Hold::Always;
     let tid = next_tid();
     drv.send_plain(&ctx.to, &records::table_request(tid as u64, ctx.attrs.gid), REQUEST_TIMEOUT_MS)?;
-    let fail = |why: String, drv: &Receiving, peer: &Peer| with_context(why, Some(drv), Some(peer));
     let first_data = |d: &Receiving| d.trace.by(Dir::In).find(|s| s.is_data() && s.seg == 1).copied();
     drv.wait_until(Duration::from_secs(10), |d| first_data(d).is_some())?;
-    let Some(first) = first_data(&drv) else { return Err(fail("no first segment".into(), &drv, &peer)) };
+    match first_data(&drv) {
+        Some(first) => Ok((peer, drv, first)),
+        None => Err(with_context("no first segment".into(), Some(&drv), Some(&peer))),
+    }
+}
+
+/// 4c: the kernel sender ABORTs on an illegal ACK (NewWindowLast < SegmentNumber) and our
+/// receiver reports the peer's ABORT.
+fn k2l_kernel_abort(ctx: &Ctx) -> Result<String, String> {
+    let (n, seed) = (200, 4005);
+    let (mut peer, mut drv, first) = held_first_segment(ctx, n, seed)?;
+    let fail = |why: String, drv: &Receiving, peer: &Peer| with_context(why, Some(drv), Some(peer));
     // An ACK for segment 1 with NewWindowLast 0: illegal (NewWindowLastTooSmall).
     let data = SaMad::new(Method::GetTableResp, AttributeId::PathRecord, first.tid);
     let mut ack = [0u8; MAD_LEN];
@@ -664,15 +673,8 @@ fn k2l_kernel_abort(ctx: &Ctx) -> Result<String, String> {
 /// kernel sender must stop, neither resending nor going on with the window.
 fn k2l_localsa_abort(ctx: &Ctx) -> Result<String, String> {
     let (n, seed) = (200, 4009);
-    let mut peer = ctx.responder(n, seed, 2)?;
-    let mut drv = Receiving::open(&ctx.attrs, &[], config())?;
-    drv.hooks.hold_control = Hold::Always;
-    let tid = next_tid();
-    drv.send_plain(&ctx.to, &records::table_request(tid as u64, ctx.attrs.gid), REQUEST_TIMEOUT_MS)?;
+    let (mut peer, mut drv, first) = held_first_segment(ctx, n, seed)?;
     let fail = |why: String, drv: &Receiving, peer: &Peer| with_context(why, Some(drv), Some(peer));
-    let first_data = |d: &Receiving| d.trace.by(Dir::In).find(|s| s.is_data() && s.seg == 1).copied();
-    drv.wait_until(Duration::from_secs(10), |d| first_data(d).is_some())?;
-    let Some(first) = first_data(&drv) else { return Err(fail("no first segment".into(), &drv, &peer)) };
     let data = SaMad::new(Method::GetTableResp, AttributeId::PathRecord, first.tid);
     let mut abort = [0u8; MAD_LEN];
     request::rmpp_abort(&mut abort, &data, RmppStatus::Unspecified).map_err(|e| e.to_string())?;
