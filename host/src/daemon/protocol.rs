@@ -16,6 +16,7 @@ use localsa_core::wire::path_record::Record;
 use localsa_core::wire::{Gid, Mtu, PacketLifetime, PathRecordMask, PathRecordRepr, Rate, Selector};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
 
 /// The protocol version, reported by `stats` and `ports`.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -61,6 +62,21 @@ impl Request {
     /// Whether the operation changes the daemon's state or watches it (root or the admin group).
     pub fn needs_privilege(&self) -> bool {
         matches!(self, Request::Add(_) | Request::Del(_) | Request::Flush(_) | Request::Events(_))
+    }
+}
+
+/// Decodes one request line as the daemon reads it: a JSON object whose `id` (any JSON value,
+/// `null` when absent) is taken out first, so that even a request that cannot be decoded is
+/// answered with it. The error carries that `id` and a one-line message.
+pub fn parse_request(line: &[u8]) -> Result<(Value, Request), (Value, String)> {
+    let value: Value = serde_json::from_slice(line).map_err(|e| (Value::Null, format!("not JSON: {e}")))?;
+    let Value::Object(mut map) = value else {
+        return Err((Value::Null, "a request is a JSON object".into()));
+    };
+    let id = map.remove("id").unwrap_or(Value::Null);
+    match serde_json::from_value(Value::Object(map)) {
+        Ok(request) => Ok((id, request)),
+        Err(e) => Err((id, e.to_string())),
     }
 }
 
