@@ -42,10 +42,10 @@ impl Visitor for Sink {
     }
 }
 
-/// Whether `inner` lies within `outer` in memory.
+/// Whether `inner` lies within `outer` in memory (an empty slice lies anywhere).
 fn within(inner: &[u8], outer: &[u8]) -> bool {
     let (o, i) = (outer.as_ptr_range(), inner.as_ptr_range());
-    o.start <= i.start && i.end <= o.end
+    inner.is_empty() || (o.start <= i.start && i.end <= o.end)
 }
 
 fn walk(record: &SaRecord<'_>) {

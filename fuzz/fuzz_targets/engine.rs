@@ -2,8 +2,9 @@
 //! structured input (`arbitrary`) that picks a configuration and a sequence of operations. An
 //! SA played by the target answers the engine's own requests (PathRecord Get/GetTable in one
 //! MAD or over RMPP through the core's own sender, ClassPortInfo, InformInfo), with BUSY,
-//! errors, corrupted bytes or wrong TIDs as the input says; other nodes' queries, Reports and
-//! raw bytes arrive too.
+//! errors, corrupted bytes or wrong TIDs as the input says; OpenSM's own answers from
+//! `vectors/` arrive under the TIDs of the engine's requests; other nodes' queries, Reports
+//! and raw bytes arrive too.
 //!
 //! Invariants, beyond "no panic", checked after every operation from the engine's stats and
 //! events: at most `sa_depth` queries outstanding, the pending pool and the RMPP slots within
@@ -68,6 +69,8 @@ enum Op {
     CancelAll,
     /// The SA answers one of the last requests the engine sent.
     Answer { pick: u8, how: How, records: u8, variant: u8, corrupt: Option<(u8, u8)> },
+    /// An answer or Report OpenSM sent (`vectors/`), under the TID of one of the last requests.
+    Vector { which: u8, pick: u8 },
     /// The SA's RMPP sender and the engine exchange up to this many MADs.
     Pump(u8),
     /// A Report (trap 64, 65, 144 or 145) about a destination.
@@ -355,6 +358,15 @@ impl Harness {
                     }
                     self.e.handle_mad(self.now, sa(), &mad);
                 }
+            }
+            Op::Vector { which, pick } => {
+                let answers = localsa_fuzz::answers();
+                let mut mad = answers[which as usize % answers.len()].clone();
+                if !self.sent.is_empty() {
+                    let request = &self.sent[self.sent.len() - 1 - pick as usize % self.sent.len()];
+                    mad[8..16].copy_from_slice(&request[8..16]);
+                }
+                self.e.handle_mad(self.now, sa(), &mad);
             }
             Op::Pump(n) => self.pump(n as usize % 64),
             Op::Report { trap, about, tid } => self.e.handle_mad(self.now, sa(), &Self::report(trap, about, tid)),

@@ -1,5 +1,6 @@
 //! The RMPP receiver fed arbitrary MAD sequences: correct DATA segments of real transfers
-//! (in any order, duplicated, lost, from several peers), hand-built MADs with fields near the
+//! (pseudo-random records, or OpenSM's table answers from `vectors/`; in any order,
+//! duplicated, lost, from several peers), hand-built MADs with fields near the
 //! interesting values, ACKs, raw bytes, time steps and releases; the structured form of
 //! `core/src/rmpp/tests/fuzz.rs`, driven by libFuzzer.
 //!
@@ -31,6 +32,9 @@ const METHODS: [Method; 4] = [Method::GetTableResp, Method::GetTable, Method::Ge
 enum Step {
     /// DATA segment `seg` of the real transfer of `records` PathRecords with TID `tid`.
     Segment { peer: u8, tid: u8, records: u8, seg: u8 },
+    /// DATA segment `seg` of a table answer OpenSM sent (`vectors/`), its SA data repeated
+    /// `repeat` times so that it spans several segments, under TID `tid`.
+    Vector { peer: u8, tid: u8, which: u8, repeat: u8, seg: u8 },
     /// A MAD built from chosen header fields over a filler byte, cut to `len`.
     Mad {
         peer: u8,
@@ -123,11 +127,34 @@ fn segment(h: &SaMad, data: &[u8], seg: usize) -> Vec<u8> {
     mad(h, rmpp(RmppType::Data, flags, seg as u32, p), &data[range])
 }
 
+/// The payload of a transfer the target sends correctly.
+#[derive(Clone, Copy, PartialEq)]
+enum Payload {
+    /// `n` pseudo-random records.
+    Random(usize),
+    /// A vector's SA data, repeated.
+    Vector { which: usize, repeat: usize },
+}
+
+impl Payload {
+    /// The headers and data of the transfer under TID `tid`.
+    fn build(self, tid: u64) -> (SaMad, Vec<u8>) {
+        match self {
+            Payload::Random(n) => (headers(tid), payload(n, tid)),
+            Payload::Vector { which, repeat } => {
+                let (mut h, data) = localsa_fuzz::table_payloads()[which].clone();
+                h.header.transaction_id = tid;
+                (h, data.repeat(repeat))
+            }
+        }
+    }
+}
+
 /// What the target knows about the transfer under a key: only correct segments of one
 /// payload so far (`Clean`), or anything else (`Tainted`).
 #[derive(Clone, Copy, PartialEq)]
 enum Known {
-    Clean { records: usize },
+    Clean(Payload),
     Tainted,
 }
 
@@ -193,9 +220,19 @@ fn run(steps: &[Step]) {
                 (None, Vec::new())
             }
             Step::Segment { peer, tid, records, seg } => {
-                let (peer, tid, n) = (peer as usize % PEERS.len(), tid as u64 % 4, records as usize % 41);
-                known.note((peer_index(&PEERS[peer]), tid), Known::Clean { records: n });
-                (Some(peer), segment(&headers(tid), &payload(n, tid), seg as usize % 9))
+                let (peer, tid) = (peer as usize % PEERS.len(), tid as u64 % 4);
+                let p = Payload::Random(records as usize % 41);
+                known.note((peer_index(&PEERS[peer]), tid), Known::Clean(p));
+                let (h, data) = p.build(tid);
+                (Some(peer), segment(&h, &data, seg as usize % 9))
+            }
+            Step::Vector { peer, tid, which, repeat, seg } => {
+                let (peer, tid) = (peer as usize % PEERS.len(), tid as u64 % 4);
+                let vectors = localsa_fuzz::table_payloads().len();
+                let p = Payload::Vector { which: which as usize % vectors, repeat: 1 + repeat as usize % 6 };
+                known.note((peer_index(&PEERS[peer]), tid), Known::Clean(p));
+                let (h, data) = p.build(tid);
+                (Some(peer), segment(&h, &data, seg as usize % 8))
             }
             Step::Mad {
                 peer,
@@ -284,9 +321,9 @@ fn run(steps: &[Step]) {
 /// segment's headers.
 fn check_reassembly(known: &mut Tracker, key: &TransferKey, bytes: &[u8]) {
     let tid = key.transaction_id;
-    if let Some(Known::Clean { records }) = known.take((peer_index(&key.peer), tid)) {
-        let data = payload(records, tid);
-        let first = segment(&headers(tid), &data, 1);
+    if let Some(Known::Clean(p)) = known.take((peer_index(&key.peer), tid)) {
+        let (h, data) = p.build(tid);
+        let first = segment(&h, &data, 1);
         assert_eq!(&bytes[..DATA_OFFSET], &first[..DATA_OFFSET], "headers of the first segment");
         assert!(bytes[DATA_OFFSET..] == data[..], "reassembled {} bytes, sent {}", bytes.len() - DATA_OFFSET, data.len());
     }
