@@ -24,7 +24,11 @@ fn requests(mut data: &[u8]) {
                 return;
             }
             Ok(Decoded::Complete { request, consumed }) => {
-                assert!((HDR_LEN..=data.len().min(MSG_MAX)).contains(&consumed), "consumed {consumed} of {}", data.len());
+                assert!(
+                    (HDR_LEN..=data.len().min(MSG_MAX)).contains(&consumed),
+                    "consumed {consumed} of {}",
+                    data.len()
+                );
                 if let Ok(bytes) = request.encode() {
                     match decode_request(&bytes) {
                         Ok(Decoded::Complete { request: again, consumed }) => {
@@ -45,7 +49,11 @@ fn requests(mut data: &[u8]) {
                 }
                 match e.action() {
                     ErrorAction::Answer { consumed, .. } => {
-                        assert!((HDR_LEN..=data.len()).contains(&consumed), "consumed {consumed} of {}", data.len());
+                        assert!(
+                            (HDR_LEN..=data.len()).contains(&consumed),
+                            "consumed {consumed} of {}",
+                            data.len()
+                        );
                         data = &data[consumed..];
                     }
                     ErrorAction::Disconnect => return,
@@ -58,7 +66,11 @@ fn requests(mut data: &[u8]) {
 fn responses(data: &[u8]) {
     match decode_response(data) {
         Ok(DecodedResponse::NeedMore { total }) => {
-            assert!(total > data.len() && total <= RESPONSE_MAX, "NeedMore {total} with {} bytes", data.len());
+            assert!(
+                total > data.len() && total <= RESPONSE_MAX,
+                "NeedMore {total} with {} bytes",
+                data.len()
+            );
         }
         Ok(DecodedResponse::Complete { response, consumed }) => {
             assert!((HDR_LEN..=data.len()).contains(&consumed), "consumed {consumed} of {}", data.len());

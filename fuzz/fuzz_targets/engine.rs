@@ -25,8 +25,8 @@ use localsa_core::table::{PinPolicy, Query};
 use localsa_core::time::{Duration, Instant};
 use localsa_core::wire::{
     AttributeId, ClassPortInfoRepr, Gid, InformInfoRepr, MadAddress, MadStatus, Method, Mtu, NoticeRepr,
-    NoticeType, Origin, PacketLifetime, PathRecordMask, PathRecordRepr, ProducerType, Rate, SaAttribute, SaMad,
-    SaPacket, SaRecord, Selector, TrapDetails, TrapNumber, MAD_LEN,
+    NoticeType, Origin, PacketLifetime, PathRecordMask, PathRecordRepr, ProducerType, Rate, SaAttribute,
+    SaMad, SaPacket, SaRecord, Selector, TrapDetails, TrapNumber, MAD_LEN,
 };
 
 const PREFIX: u64 = 0xfe80_0000_0000_0000;
@@ -122,7 +122,11 @@ impl Harness {
             mode: if input.bulk { Mode::Bulk { refresh: Duration::from_secs(5) } } else { Mode::OnDemand },
             subscribe: input.subscribe,
             heartbeat: Duration::from_secs(3),
-            sm_change: if input.flush_on_sm_change { SmChangePolicy::Flush } else { SmChangePolicy::Revalidate },
+            sm_change: if input.flush_on_sm_change {
+                SmChangePolicy::Flush
+            } else {
+                SmChangePolicy::Revalidate
+            },
             serve_sa: input.serve_sa,
             negative_lifetime: Duration::from_millis(500),
             positive_lifetime: Duration::from_secs(2),
@@ -130,8 +134,17 @@ impl Harness {
         };
         let mut e: Box<Fuzzed> = Box::new(Fuzzed::EMPTY);
         e.start(Instant::ZERO, config, LocalPort::infiniband(ME, gid(ME), SA_LID));
-        let sa_rmpp = Sender::new(rmpp::Config { response_time: Duration::from_millis(20), ..rmpp::Config::DEFAULT });
-        Harness { e, config, now: Instant::ZERO, sent: Vec::new(), sa_rmpp, next_token: 1, pending: Vec::new() }
+        let sa_rmpp =
+            Sender::new(rmpp::Config { response_time: Duration::from_millis(20), ..rmpp::Config::DEFAULT });
+        Harness {
+            e,
+            config,
+            now: Instant::ZERO,
+            sent: Vec::new(),
+            sa_rmpp,
+            next_token: 1,
+            pending: Vec::new(),
+        }
     }
 
     fn query(dest: u8, form: u8) -> Query {
@@ -140,7 +153,9 @@ impl Harness {
             0 => Query::between_lids(ME, d),
             1 => Query::between_gids(gid(ME), gid(d)),
             2 => Query::between_lids(ME, d).with_numb_path(2 + form % 3),
-            _ => Query::between_gids(gid(ME), gid(d)).with_pkey(0xffff).with_mtu(Selector::Exactly, Mtu::Mtu2048),
+            _ => Query::between_gids(gid(ME), gid(d))
+                .with_pkey(0xffff)
+                .with_mtu(Selector::Exactly, Mtu::Mtu2048),
         }
     }
 
@@ -213,7 +228,9 @@ impl Harness {
                 let n = if h.header.method == Method::Get { 1 } else { records as usize % 21 };
                 for i in 0..n {
                     let mut b = [0u8; 64];
-                    Self::path(ME, dlid.wrapping_add(i as u16 / 3), variant.wrapping_add(i as u8)).encode(&mut b).ok()?;
+                    Self::path(ME, dlid.wrapping_add(i as u16 / 3), variant.wrapping_add(i as u8))
+                        .encode(&mut b)
+                        .ok()?;
                     data.extend_from_slice(&b);
                 }
                 if h.header.method == Method::GetTable {
@@ -235,8 +252,12 @@ impl Harness {
     }
 
     fn report(trap: u8, about: u8, tid: u16) -> Vec<u8> {
-        let trap = [TrapNumber::GidInService, TrapNumber::GidOutOfService, TrapNumber::from_raw(144), TrapNumber::from_raw(145)]
-            [trap as usize % 4];
+        let trap = [
+            TrapNumber::GidInService,
+            TrapNumber::GidOutOfService,
+            TrapNumber::from_raw(144),
+            TrapNumber::from_raw(145),
+        ][trap as usize % 4];
         let notice = NoticeRepr {
             notice_type: NoticeType::SubnetManagement,
             origin: Origin::Generic { trap_number: trap, producer_type: ProducerType::ClassManager },
@@ -259,8 +280,9 @@ impl Harness {
         let q = Query::between_lids(ME, d);
         let method = if table { Method::GetTable } else { Method::Get };
         let mut buf = [0u8; MAD_LEN];
-        let len = localsa_core::wire::request::path_record_query(&mut buf, tid as u64, method, &q.template, q.mask)
-            .expect("a valid query");
+        let len =
+            localsa_core::wire::request::path_record_query(&mut buf, tid as u64, method, &q.template, q.mask)
+                .expect("a valid query");
         buf[..len].to_vec()
     }
 
@@ -312,12 +334,22 @@ impl Harness {
 
     fn check(&self) {
         let s = self.e.stats();
-        assert!(s.outstanding <= self.config.sa_depth, "{} outstanding, sa_depth {}", s.outstanding, self.config.sa_depth);
+        assert!(
+            s.outstanding <= self.config.sa_depth,
+            "{} outstanding, sa_depth {}",
+            s.outstanding,
+            self.config.sa_depth
+        );
         assert!(s.outstanding + s.queued <= P, "{s:?}");
         assert!(s.waiting <= W, "{s:?}");
         // In replica mode other nodes' queries wait too (under tokens the target never sees).
         if self.config.serve_sa {
-            assert!(s.waiting >= self.pending.len(), "{} waiting, {} resolves pending", s.waiting, self.pending.len());
+            assert!(
+                s.waiting >= self.pending.len(),
+                "{} waiting, {} resolves pending",
+                s.waiting,
+                self.pending.len()
+            );
         } else {
             assert_eq!(s.waiting, self.pending.len(), "waiters the engine counts vs resolves still pending");
         }
@@ -369,7 +401,9 @@ impl Harness {
                 self.e.handle_mad(self.now, sa(), &mad);
             }
             Op::Pump(n) => self.pump(n as usize % 64),
-            Op::Report { trap, about, tid } => self.e.handle_mad(self.now, sa(), &Self::report(trap, about, tid)),
+            Op::Report { trap, about, tid } => {
+                self.e.handle_mad(self.now, sa(), &Self::report(trap, about, tid))
+            }
             Op::Request { from, dest, table, tid } => {
                 let mad = Self::request(dest, table, tid);
                 self.e.handle_mad(self.now, MadAddress::gsi(20 + (from % 4) as u16, 0), &mad);
@@ -404,7 +438,10 @@ impl Harness {
             if self.pending.is_empty() && self.e.stats().waiting == 0 {
                 return;
             }
-            let at = self.e.poll_at().unwrap_or_else(|| panic!("{} resolves waiting and no timer set", self.e.stats().waiting));
+            let at = self
+                .e
+                .poll_at()
+                .unwrap_or_else(|| panic!("{} resolves waiting and no timer set", self.e.stats().waiting));
             self.now = self.now.max(at);
             assert!(self.now <= limit, "{} resolves still waiting after 10 minutes", self.e.stats().waiting);
             self.e.handle_timeout(self.now);

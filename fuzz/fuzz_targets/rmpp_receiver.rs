@@ -249,7 +249,8 @@ fn run(steps: &[Step]) {
             } => {
                 let (peer, tid) = (peer as usize % PEERS.len(), tid as u64 % 4);
                 known.note((peer_index(&PEERS[peer]), tid), Known::Tainted);
-                let mut h = SaMad::new(METHODS[method as usize % METHODS.len()], AttributeId::PathRecord, tid);
+                let mut h =
+                    SaMad::new(METHODS[method as usize % METHODS.len()], AttributeId::PathRecord, tid);
                 h.rmpp = rmpp_header::Repr {
                     version: version % 4,
                     rmpp_type: RmppType::from_raw(rmpp_type % 6),
@@ -325,7 +326,12 @@ fn check_reassembly(known: &mut Tracker, key: &TransferKey, bytes: &[u8]) {
         let (h, data) = p.build(tid);
         let first = segment(&h, &data, 1);
         assert_eq!(&bytes[..DATA_OFFSET], &first[..DATA_OFFSET], "headers of the first segment");
-        assert!(bytes[DATA_OFFSET..] == data[..], "reassembled {} bytes, sent {}", bytes.len() - DATA_OFFSET, data.len());
+        assert!(
+            bytes[DATA_OFFSET..] == data[..],
+            "reassembled {} bytes, sent {}",
+            bytes.len() - DATA_OFFSET,
+            data.len()
+        );
     }
 }
 

@@ -99,7 +99,8 @@ fn mad(data: &[u8]) {
         let want = if RESERVED.contains(&i) { 0 } else { input };
         assert_eq!(got, want, "header byte {i} not reproduced");
     }
-    let again = SaMad::parse(&SaPacket::new_checked(&rebuilt[..]).expect("re-emitted headers check")).unwrap();
+    let again =
+        SaMad::parse(&SaPacket::new_checked(&rebuilt[..]).expect("re-emitted headers check")).unwrap();
     assert_eq!(again, headers, "headers: decode(encode(x)) != x");
 
     let Ok(records) = packet.records() else { return };
@@ -115,7 +116,11 @@ fn mad(data: &[u8]) {
         let end = (at + stride).min(rebuilt.len());
         let mut out = [0u8; ROOM];
         let encoded = encode(record, &mut out);
-        assert!(encoded.len() <= end - at, "record {i} grew: {} bytes in a {stride}-byte stride", encoded.len());
+        assert!(
+            encoded.len() <= end - at,
+            "record {i} grew: {} bytes in a {stride}-byte stride",
+            encoded.len()
+        );
         rebuilt[at..at + encoded.len()].copy_from_slice(&encoded);
     }
     let packet = SaPacket::new_checked(&rebuilt[..]).unwrap();

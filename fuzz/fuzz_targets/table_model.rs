@@ -33,7 +33,10 @@ impl RecordPick {
         (
             (s as usize, d as usize, sl_off as u16, dl_off as u16, odd),
             (PKEYS[self.pkey as usize], self.sl, self.mtu),
-            (RECORD_RATES[self.rate as usize % RECORD_RATES.len()], RECORD_LIFES[self.life as usize % RECORD_LIFES.len()]),
+            (
+                RECORD_RATES[self.rate as usize % RECORD_RATES.len()],
+                RECORD_LIFES[self.life as usize % RECORD_LIFES.len()],
+            ),
             (self.preference, self.reversible),
         )
     }
@@ -56,7 +59,8 @@ impl QueryPick {
     fn choice(&self) -> QueryChoice {
         let (s, d, sform, dform, sl_off, dl_off, weird) = self.ends;
         let lists: [&[u8]; 3] = [&QUERY_MTUS, &QUERY_RATES, &QUERY_LIFES];
-        let dim = |i: usize| self.dims[i].map(|(sel, v, both)| (sel, lists[i][v as usize % lists[i].len()], both));
+        let dim =
+            |i: usize| self.dims[i].map(|(sel, v, both)| (sel, lists[i][v as usize % lists[i].len()], both));
         (
             (s as usize, d as usize, sform, dform, sl_off as u16, dl_off as u16, weird),
             (self.pkey.map(|p| PKEYS[p as usize]), self.sl, self.numb),
@@ -146,9 +150,13 @@ impl Pick {
         let lifetime = |l: u8| LIFETIMES[l as usize % LIFETIMES.len()];
         match self {
             Pick::Insert(r, o, l) => Op::Insert(make_record(r.choice()), o.origin(), lifetime(*l)),
-            Pick::Reinsert(k, n, l) => Op::Reinsert(*k as usize, Natural::from_bits_truncate(n % 16), lifetime(*l)),
+            Pick::Reinsert(k, n, l) => {
+                Op::Reinsert(*k as usize, Natural::from_bits_truncate(n % 16), lifetime(*l))
+            }
             Pick::Lookup(q, room) => Op::Lookup(make_query(q.choice()), 1 + *room as usize % 4),
-            Pick::LookupExisting(k, sh, room) => Op::LookupExisting(*k as usize, sh.shape(), 1 + *room as usize % 4),
+            Pick::LookupExisting(k, sh, room) => {
+                Op::LookupExisting(*k as usize, sh.shape(), 1 + *room as usize % 4)
+            }
             Pick::Negative(q, e) => Op::Negative(make_query(q.choice()), ERRORS[*e as usize % ERRORS.len()]),
             Pick::NegativeExisting(k, sh) => Op::NegativeExisting(*k as usize, sh.shape()),
             Pick::LookupNegative(k, n) => Op::LookupNegative(*k as usize, n.map(|n| n % 3)),
