@@ -716,6 +716,18 @@ mod tests {
     }
 
     #[test]
+    fn request_lines_keep_their_id() {
+        let (id, r) = parse_request(br#"{"id":7,"op":"stats"}"#).unwrap();
+        assert_eq!((id, r), (serde_json::json!(7), Request::Stats(Empty {})));
+        assert_eq!(parse_request(br#"{"id":"x","op":"launch"}"#).unwrap_err().0, serde_json::json!("x"));
+        assert_eq!(
+            parse_request(b"[1]").unwrap_err(),
+            (Value::Null, "a request is a JSON object".to_string())
+        );
+        assert!(parse_request(b"{").unwrap_err().1.starts_with("not JSON: "));
+    }
+
+    #[test]
     fn query_from_params() {
         let local = LocalPort::infiniband(8, Gid::new(0xfe80 << 48, 5), 1);
         let p = ResolveParams { dlid: Some(9), ..Default::default() };
