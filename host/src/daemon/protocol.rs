@@ -727,6 +727,15 @@ mod tests {
         assert!(parse_request(b"{").unwrap_err().1.starts_with("not JSON: "));
     }
 
+    /// Found by the `admin_protocol` fuzz target: the default float parser read this `id` one
+    /// ulp off, so the answer echoed a different number than the client sent.
+    #[test]
+    fn a_numeric_id_is_echoed_with_its_value() {
+        let text = "4.4444444444444445e+92";
+        let (id, _) = parse_request(format!(r#"{{"id":{text},"op":"stats"}}"#).as_bytes()).unwrap();
+        assert_eq!(id.to_string(), text);
+    }
+
     #[test]
     fn query_from_params() {
         let local = LocalPort::infiniband(8, Gid::new(0xfe80 << 48, 5), 1);
