@@ -80,11 +80,13 @@ impl<
         }
         let query = self.bulk_query();
         let Some(key) = QueryKey::of(&query) else { return };
-        if self.pending.find(&key).is_some() {
+        // A fetch still running, or no free pending slot: look again in a while. Leaving the
+        // due time in the past would make `poll_at` report it forever, and a caller that
+        // sleeps until `poll_at` would spin until the fetch could start.
+        if self.pending.find(&key).is_some() || self.start_query(now, query, key, Purpose::Bulk).is_none() {
+            self.bulk.next = Some(now + SETTLE);
             return;
         }
-        if self.start_query(now, query, key, Purpose::Bulk).is_some() {
-            self.bulk.next = None;
-        }
+        self.bulk.next = None;
     }
 }

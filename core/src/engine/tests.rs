@@ -538,6 +538,28 @@ fn bulk_fetch_over_rmpp_fills_the_table() {
     assert_eq!(e.stats().rmpp_in_flight, 0);
 }
 
+/// Found by the `engine` fuzz target: a bulk refetch that fell due while the previous fetch
+/// was still pending left its due time in the past, so `poll_at` kept reporting it and a
+/// caller sleeping until `poll_at` spun until the fetch ended.
+#[test]
+fn bulk_refetch_due_during_a_fetch_leaves_no_past_timer() {
+    let now = Instant::from_secs_for_test(10);
+    let mode = Mode::Bulk { refresh: Duration::from_secs(600) };
+    let config = Config { mode, subscribe: false, timeout: Some(Duration::from_secs(5)), ..config() };
+    let mut e = Box::new(TestEngine::new(now, config, port()));
+    let mut buf = [0u8; MAD_LEN];
+    // ClassPortInfo and the bulk GetTable go out; the SA keeps quiet.
+    while e.poll_transmit(now, &mut buf).is_some() {}
+    assert_eq!(e.stats().outstanding, 1, "the bulk fetch is outstanding");
+    // A re-register asks for a refetch one second later, while the fetch still runs.
+    e.client_reregister(now);
+    let later = now + Duration::from_millis(1500);
+    e.handle_timeout(later);
+    while e.poll_transmit(later, &mut buf).is_some() {}
+    let at = e.poll_at().expect("timers are set");
+    assert!(at > later, "poll_at {at:?} is not after {later:?}: a caller would spin");
+}
+
 #[test]
 fn bulk_answer_without_rmpp_is_never_the_whole_table() {
     let now = Instant::from_secs_for_test(10);

@@ -138,8 +138,11 @@ impl<const RX_SLOTS: usize, const RX_CAP: usize, const TX_SLOTS: usize, const TX
     }
 
     /// Checks both halves' bookkeeping (tests).
-    #[cfg(test)]
-    pub(crate) fn check_invariants(&self) {
+    ///
+    /// Panics on a broken invariant; for the tests and the fuzz targets (feature `fuzzing`).
+    #[cfg(any(test, feature = "fuzzing"))]
+    #[doc(hidden)]
+    pub fn check_invariants(&self) {
         self.receiver.check_invariants();
         self.sender.check_invariants();
     }

@@ -513,8 +513,11 @@ impl<const SLOTS: usize, const CAP: usize> Receiver<SLOTS, CAP> {
     }
 
     /// Checks the bookkeeping of every slot (tests and the proptest).
-    #[cfg(test)]
-    pub(crate) fn check_invariants(&self) {
+    ///
+    /// Panics on a broken invariant; for the tests and the fuzz targets (feature `fuzzing`).
+    #[cfg(any(test, feature = "fuzzing"))]
+    #[doc(hidden)]
+    pub fn check_invariants(&self) {
         let window = self.config.effective_window();
         for slot in &self.slots {
             let Some(t) = slot.transfer.as_ref() else { continue };

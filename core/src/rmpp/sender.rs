@@ -473,8 +473,11 @@ impl<const SLOTS: usize, const CAP: usize> Sender<SLOTS, CAP> {
     }
 
     /// Checks the bookkeeping of every slot (tests).
-    #[cfg(test)]
-    pub(crate) fn check_invariants(&self) {
+    ///
+    /// Panics on a broken invariant; for the tests and the fuzz targets (feature `fuzzing`).
+    #[cfg(any(test, feature = "fuzzing"))]
+    #[doc(hidden)]
+    pub fn check_invariants(&self) {
         for slot in &self.slots {
             let Some(t) = slot.transfer.as_ref() else { continue };
             assert!(segment::mad_len(t.data_len) <= CAP, "{t:?}");

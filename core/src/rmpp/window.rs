@@ -40,7 +40,7 @@ impl SegmentWindow {
     }
 
     /// The map of held segments (bit `i` = segment `contiguous + 1 + i`), for invariant checks.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) const fn held_bits(&self) -> u64 {
         self.held
     }

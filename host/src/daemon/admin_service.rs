@@ -10,7 +10,8 @@ use serde_json::{json, Map, Value};
 use super::client::Waiting;
 use super::dump::{DumpStream, MAX_DUMPS};
 use super::protocol::{
-    parse_gid, AddParams, ErrorCode, FlushParams, FlushTarget, PathJson, Request, Selection, PROTOCOL_VERSION,
+    parse_gid, parse_request, AddParams, ErrorCode, FlushParams, FlushTarget, PathJson, Request, Selection,
+    PROTOCOL_VERSION,
 };
 use super::route::not_served;
 use super::runtime::Runtime;
@@ -57,19 +58,9 @@ impl Runtime<'_> {
             return;
         }
         self.stats.admin_requests += 1;
-        let value: Value = match serde_json::from_slice(line) {
-            Ok(v) => v,
-            Err(e) => {
-                return self.reply_error(slot, Value::Null, ErrorCode::BadRequest, &format!("not JSON: {e}"))
-            }
-        };
-        let Value::Object(mut map) = value else {
-            return self.reply_error(slot, Value::Null, ErrorCode::BadRequest, "a request is a JSON object");
-        };
-        let id = map.remove("id").unwrap_or(Value::Null);
-        let request: Request = match serde_json::from_value(Value::Object(map)) {
+        let (id, request) = match parse_request(line) {
             Ok(r) => r,
-            Err(e) => return self.reply_error(slot, id, ErrorCode::BadRequest, &e.to_string()),
+            Err((id, msg)) => return self.reply_error(slot, id, ErrorCode::BadRequest, &msg),
         };
         if request.needs_privilege() && !self.privileged(slot) {
             self.stats.permission_denied += 1;
