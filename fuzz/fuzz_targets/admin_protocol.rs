@@ -63,6 +63,7 @@ fn line(bytes: &[u8]) {
                 }
             }
         }
+        Request::Reregister(_) => assert!(request.needs_privilege(), "reregister changes the cache"),
         Request::Dump(_) | Request::Stats(_) | Request::Events(_) | Request::Ports(_) => {}
     }
 }
