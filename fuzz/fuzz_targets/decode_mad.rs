@@ -10,20 +10,6 @@ use localsa_core::wire::{
     sa_packet, AttributeId, Describe, SaMad, SaPacket, SaRecord, Value, Visitor, DATA_OFFSET,
 };
 
-/// Every attribute with a decoder of its own.
-const MODELLED: [AttributeId; 10] = [
-    AttributeId::PathRecord,
-    AttributeId::MultiPathRecord,
-    AttributeId::ClassPortInfo,
-    AttributeId::InformInfo,
-    AttributeId::InformInfoRecord,
-    AttributeId::Notice,
-    AttributeId::NodeRecord,
-    AttributeId::PortInfoRecord,
-    AttributeId::ServiceRecord,
-    AttributeId::McMemberRecord,
-];
-
 /// Takes the walk without keeping it, but checks that groups nest.
 #[derive(Default)]
 struct Sink {
@@ -61,7 +47,7 @@ fn check(data: &[u8]) {
         assert_eq!(sink.depth, 0, "unbalanced groups");
     }
 
-    for id in MODELLED {
+    for id in localsa_fuzz::MODELLED {
         if let Ok(record) = SaRecord::decode(id, data) {
             walk(&record);
         }

@@ -15,19 +15,6 @@ use libfuzzer_sys::fuzz_target;
 use localsa_core::wire::record::record_len;
 use localsa_core::wire::{AttributeId, SaMad, SaPacket, SaRecord, DATA_OFFSET};
 
-const MODELLED: [AttributeId; 10] = [
-    AttributeId::PathRecord,
-    AttributeId::MultiPathRecord,
-    AttributeId::ClassPortInfo,
-    AttributeId::InformInfo,
-    AttributeId::InformInfoRecord,
-    AttributeId::Notice,
-    AttributeId::NodeRecord,
-    AttributeId::PortInfoRecord,
-    AttributeId::ServiceRecord,
-    AttributeId::McMemberRecord,
-];
-
 /// Offsets of the reserved fields in the MAD header (18..20) and the SA header (46..48).
 const RESERVED: [usize; 4] = [18, 19, 46, 47];
 
@@ -135,7 +122,7 @@ fn mad(data: &[u8]) {
 
 fuzz_target!(|data: &[u8]| {
     let body = data.get(DATA_OFFSET..).filter(|b| !b.is_empty()).unwrap_or(data);
-    for id in MODELLED {
+    for id in localsa_fuzz::MODELLED {
         attribute(id, body);
     }
     mad(data);

@@ -3,7 +3,22 @@
 
 use std::sync::OnceLock;
 
-use localsa_core::wire::{SaMad, SaPacket, DATA_OFFSET};
+use localsa_core::wire::{AttributeId, SaMad, SaPacket, DATA_OFFSET};
+
+/// Every attribute with a decoder of its own (what `decode_mad` and `roundtrip` run each input
+/// through).
+pub const MODELLED: [AttributeId; 10] = [
+    AttributeId::PathRecord,
+    AttributeId::MultiPathRecord,
+    AttributeId::ClassPortInfo,
+    AttributeId::InformInfo,
+    AttributeId::InformInfoRecord,
+    AttributeId::Notice,
+    AttributeId::NodeRecord,
+    AttributeId::PortInfoRecord,
+    AttributeId::ServiceRecord,
+    AttributeId::McMemberRecord,
+];
 
 /// Every answer and Report in `vectors/`, as hex text.
 const ANSWERS: &[&str] = &[

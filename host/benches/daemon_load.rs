@@ -7,9 +7,10 @@
 //! `cargo bench -p localsa --bench daemon_load -- [--quick] [--out FILE]`; JSON goes to FILE.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use localsa::cli::bench::{median, EchoServer};
 use localsa_testbed::{Fabric, FabricOptions, OpenSmOptions, Topology};
 use serde_json::{json, Value};
 
@@ -80,54 +81,6 @@ fn ib_acme(socket: &Path, slid: u16, dlid: u16, count: u32) -> Result<f64, Strin
     Ok(secs)
 }
 
-/// The echo server of `localsa bench`, answering with `hex`.
-struct Echo {
-    child: Child,
-    dir: PathBuf,
-    socket: PathBuf,
-}
-
-impl Echo {
-    fn start(hex: &str) -> Result<Echo, String> {
-        let dir = std::env::temp_dir().join(format!("localsa-daemon-load-echo-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let socket = dir.join("echo.sock");
-        let child = Command::new(LOCALSA)
-            .args(["bench", "--echo-server"])
-            .arg(&socket)
-            .args(["--reply-hex", hex])
-            .stdin(Stdio::null())
-            .spawn()
-            .map_err(|e| e.to_string())?;
-        let e = Echo { child, dir, socket };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::os::unix::net::UnixStream::connect(&e.socket).is_err() {
-            if Instant::now() > deadline {
-                return Err("echo server did not start".into());
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Ok(e)
-    }
-}
-
-impl Drop for Echo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
 fn run(quick: bool) -> Result<Value, String> {
     let (repeat, seconds, acme_count, acme_repeat) =
         if quick { (1, 0.5, 20_000, 1) } else { (5, 2.0, 100_000, 3) };
@@ -171,11 +124,13 @@ fn run(quick: bool) -> Result<Value, String> {
     let bench: Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
     let after_bench = stats(&admin)?;
     // ib_acme, alternately against the daemon and the echo server.
-    let echo = Echo::start(bench["answer_hex"].as_str().unwrap_or(""))?;
+    let answer =
+        localsa::cli::hex::parse(bench["answer_hex"].as_str().unwrap_or("")).map_err(|e| e.to_string())?;
+    let echo = EchoServer::start(Path::new(LOCALSA), &answer).map_err(|e| e.to_string())?;
     let (mut to_daemon, mut to_echo) = (Vec::new(), Vec::new());
     for _ in 0..acme_repeat {
         to_daemon.push(ib_acme(&acm, slid, dlids[0], acme_count)?);
-        to_echo.push(ib_acme(&echo.socket, slid, dlids[0], acme_count)?);
+        to_echo.push(ib_acme(&echo.path, slid, dlids[0], acme_count)?);
     }
     drop(echo);
     let after = stats(&admin)?;

@@ -92,7 +92,12 @@ pub fn run(args: &BenchArgs) -> Result<String, CliError> {
         .collect::<Result<_, _>>()?;
     let reply = prime(&args.acm_socket, &requests)?;
     raise_fd_limit();
-    let echo = if args.echo { Some(EchoServer::start(&reply)?) } else { None };
+    let echo = if args.echo {
+        let exe = std::env::current_exe().map_err(|e| CliError::Os(e.to_string()))?;
+        Some(EchoServer::start(&exe, &reply)?)
+    } else {
+        None
+    };
     let (warmup, window) = (Duration::from_secs_f64(args.warmup), Duration::from_secs_f64(args.seconds));
     let mut runs: Vec<(&str, LoadResult)> = Vec::new();
     let result = (|| {
@@ -162,20 +167,24 @@ fn raise_fd_limit() {
 }
 
 /// The echo server, a child process (`localsa bench --echo-server`), so that it is scheduled
-/// like the daemon: another process on the other end of the sockets.
-struct EchoServer {
+/// like the daemon: another process on the other end of the sockets. Also the baseline of
+/// `host/benches/daemon_load.rs`.
+#[derive(Debug)]
+pub struct EchoServer {
     child: Child,
-    path: PathBuf,
+    /// Its socket.
+    pub path: PathBuf,
     dir: PathBuf,
 }
 
 impl EchoServer {
-    fn start(reply: &[u8]) -> Result<EchoServer, CliError> {
+    /// Starts `localsa bench --echo-server` from the `localsa` binary `exe`, answering every
+    /// request with `reply`; returns once it accepts connections.
+    pub fn start(exe: &Path, reply: &[u8]) -> Result<EchoServer, CliError> {
         let dir = std::env::temp_dir().join(format!("localsa-bench-echo-{}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| CliError::Os(format!("{}: {e}", dir.display())))?;
         let path = dir.join("echo.sock");
         let hex: String = reply.iter().map(|b| format!("{b:02x}")).collect();
-        let exe = std::env::current_exe().map_err(|e| CliError::Os(e.to_string()))?;
         let child = Command::new(exe)
             .args(["bench", "--echo-server"])
             .arg(&path)
@@ -203,7 +212,8 @@ impl Drop for EchoServer {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+/// The median of `v` (0 when empty).
+pub fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return 0.0;
     }
