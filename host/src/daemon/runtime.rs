@@ -366,11 +366,9 @@ impl<'e> Runtime<'e> {
                     if rx.status != 0 {
                         // The kernel telling us one of our requests timed out in its matching:
                         // the engine has its own timers.
-                        self.stats.mad_send_failures_reported += 1;
                         p.counters.mad_send_failures_reported += 1;
                         continue;
                     }
-                    self.stats.mads_received += 1;
                     p.counters.mads_received += 1;
                     if let Some(c) = &mut self.capture {
                         c.record(Direction::Received, &rx.from, &rx.mad);
@@ -408,11 +406,9 @@ impl<'e> Runtime<'e> {
                         t.response_timeout.map(|d| d.as_millis().clamp(1, u32::MAX as u64) as u32);
                     match p.umad.send(&t.to, mad, timeout_ms.unwrap_or(0)) {
                         Ok(()) => {
-                            self.stats.mads_sent += 1;
                             p.counters.mads_sent += 1;
                         }
                         Err(e) => {
-                            self.stats.mad_send_errors += 1;
                             p.counters.mad_send_errors += 1;
                             log::warn!(
                                 "MAD send failed port=umad{} to_lid={} error={e}",
@@ -928,7 +924,6 @@ impl<'e> Runtime<'e> {
                     }
                 }
             }
-            self.stats.mads_dropped = self.ports.iter().map(|p| p.counters().mads_dropped).sum();
         }
         if std_now >= self.next_purge {
             self.next_purge = std_now + PURGE;
@@ -962,7 +957,6 @@ impl<'e> Runtime<'e> {
                     a.state,
                     a.gid
                 );
-                self.stats.port_changes += 1;
                 p.counters.port_changes += 1;
                 p.engine.set_port(now, local_port(&a));
                 let v = json!({"event": "port_changed", "lid": a.lid, "sm_lid": a.sm_lid, "state": a.state, "gid": a.gid.to_string()});
@@ -1115,8 +1109,19 @@ impl<'e> Runtime<'e> {
     }
 
     /// The daemon counters with the readers' drops folded in.
+    /// The daemon's counters, with the ones only ports count (MADs, port changes) summed
+    /// over the ports.
     pub(super) fn daemon_stats(&self) -> DaemonStats {
-        DaemonStats { mads_dropped: self.ports.iter().map(|p| p.counters().mads_dropped).sum(), ..self.stats }
+        let mut d = self.stats;
+        for c in self.ports.iter().map(Served::counters) {
+            d.mads_sent += c.mads_sent;
+            d.mad_send_errors += c.mad_send_errors;
+            d.mads_received += c.mads_received;
+            d.mad_send_failures_reported += c.mad_send_failures_reported;
+            d.mads_dropped += c.mads_dropped;
+            d.port_changes += c.port_changes;
+        }
+        d
     }
 
     /// Whether the SAs answer: `true` when every port's does, `false` when one does not,

@@ -47,7 +47,8 @@ pub struct DaemonStats {
     pub address_hits: u64,
     /// Names and addresses not found in the hosts file.
     pub address_misses: u64,
-    /// MADs sent on the port.
+    /// MADs sent, on every port. This and the next five are counted per port
+    /// ([`PortCounters`]) and summed when the counters are read.
     pub mads_sent: u64,
     /// MADs whose send failed.
     pub mad_send_errors: u64,
