@@ -337,9 +337,9 @@ struct SaSection {
     subscribe: Option<bool>,
     max_retries: Option<Ranged<0, 20>>,
     timeout: Option<TimeoutValue>,
-    min_timeout: Option<Dur<1, 600_000>>,
-    max_timeout: Option<Dur<1, 600_000>>,
-    busy_backoff: Option<Dur<1, 600_000>>,
+    min_timeout: Option<SaWait>,
+    max_timeout: Option<SaWait>,
+    busy_backoff: Option<SaWait>,
     heartbeat: Option<Dur<1000, { 24 * 3600 * 1000 }>>,
     sm_change: Option<SmChange>,
 }
@@ -349,7 +349,7 @@ struct SaSection {
 struct CacheSection {
     positive_lifetime: Option<Dur<0, { 365 * 24 * 3600 * 1000 }>>,
     negative_lifetime: Option<Dur<0, { 24 * 3600 * 1000 }>>,
-    max_pinned: Option<Ranged<0, 65536>>,
+    max_pinned: Option<PinCount>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -358,9 +358,9 @@ struct ClientsSection {
     max_clients: Option<Ranged<1, 65535>>,
     max_outstanding: Option<Ranged<1, 65536>>,
     max_buffered: Option<Size<4096, { 1 << 30 }>>,
-    max_line: Option<Size<1024, { 16 << 20 }>>,
+    max_line: Option<LineSize>,
     partial_timeout: Option<Dur<10, 3_600_000>>,
-    shutdown_grace: Option<Dur<0, 60_000>>,
+    shutdown_grace: Option<Grace>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -370,18 +370,34 @@ enum SmChange {
     Flush,
 }
 
+// The limits of the keys that have flags of the same name too: one type each, so the file
+// and the command line check the same bounds.
+/// `min_timeout`, `max_timeout`, `busy_backoff`.
+type SaWait = Dur<1, 600_000>;
+/// `shutdown_grace`.
+type Grace = Dur<0, 60_000>;
+/// `max_line`.
+type LineSize = Size<1024, { 16 << 20 }>;
+/// `max_pinned`.
+type PinCount = Ranged<0, 65536>;
+
 /// An integer in `MIN..=MAX`.
 #[derive(Debug, Clone, Copy)]
 struct Ranged<const MIN: i64, const MAX: i64>(i64);
 
-impl<'de, const MIN: i64, const MAX: i64> Deserialize<'de> for Ranged<MIN, MAX> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = i64::deserialize(d)?;
+impl<const MIN: i64, const MAX: i64> Ranged<MIN, MAX> {
+    fn check(v: i64) -> Result<Self, String> {
         if (MIN..=MAX).contains(&v) {
             Ok(Ranged(v))
         } else {
-            Err(de::Error::custom(format!("{v} is out of range: expected {MIN} to {MAX}")))
+            Err(format!("{v} is out of range: expected {MIN} to {MAX}"))
         }
+    }
+}
+
+impl<'de, const MIN: i64, const MAX: i64> Deserialize<'de> for Ranged<MIN, MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::check(i64::deserialize(d)?).map_err(de::Error::custom)
     }
 }
 
@@ -390,19 +406,24 @@ impl<'de, const MIN: i64, const MAX: i64> Deserialize<'de> for Ranged<MIN, MAX> 
 #[derive(Debug, Clone, Copy)]
 struct Dur<const MIN_MS: u64, const MAX_MS: u64>(Duration);
 
-impl<'de, const MIN_MS: u64, const MAX_MS: u64> Deserialize<'de> for Dur<MIN_MS, MAX_MS> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = d.deserialize_any(DurationVisitor)?;
+impl<const MIN_MS: u64, const MAX_MS: u64> Dur<MIN_MS, MAX_MS> {
+    fn check(v: Duration) -> Result<Self, String> {
         let (min, max) = (Duration::from_millis(MIN_MS), Duration::from_millis(MAX_MS));
         if v < min || v > max {
-            return Err(de::Error::custom(format!(
+            return Err(format!(
                 "{} is out of range: expected {} to {}",
                 show_duration(v),
                 show_duration(min),
                 show_duration(max)
-            )));
+            ));
         }
         Ok(Dur(v))
+    }
+}
+
+impl<'de, const MIN_MS: u64, const MAX_MS: u64> Deserialize<'de> for Dur<MIN_MS, MAX_MS> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::check(d.deserialize_any(DurationVisitor)?).map_err(de::Error::custom)
     }
 }
 
@@ -428,13 +449,18 @@ impl Visitor<'_> for DurationVisitor {
 #[derive(Debug, Clone, Copy)]
 struct Size<const MIN: u64, const MAX: u64>(u64);
 
-impl<'de, const MIN: u64, const MAX: u64> Deserialize<'de> for Size<MIN, MAX> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = d.deserialize_any(SizeVisitor)?;
+impl<const MIN: u64, const MAX: u64> Size<MIN, MAX> {
+    fn check(v: u64) -> Result<Self, String> {
         if !(MIN..=MAX).contains(&v) {
-            return Err(de::Error::custom(format!("{v} bytes is out of range: expected {MIN} to {MAX}")));
+            return Err(format!("{v} bytes is out of range: expected {MIN} to {MAX}"));
         }
         Ok(Size(v))
+    }
+}
+
+impl<'de, const MIN: u64, const MAX: u64> Deserialize<'de> for Size<MIN, MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::check(d.deserialize_any(SizeVisitor)?).map_err(de::Error::custom)
     }
 }
 
@@ -872,25 +898,20 @@ impl Settings {
         if s.clients.max_buffered < 4096 {
             return Err(cli("--max-buffered", "must be at least 4096 bytes".into()));
         }
-        // The file's limits (see the section structs) hold for the flags too.
-        let ms = |d: Duration| d.as_millis();
-        for (key, v, max) in [
-            ("--min-timeout", o.min_timeout, 600_000),
-            ("--max-timeout", o.max_timeout, 600_000),
-            ("--busy-backoff", o.busy_backoff, 600_000),
-            ("--shutdown-grace", o.shutdown_grace, 60_000),
+        // The file's limits hold for the flags too: the same types check both.
+        for (key, v) in [
+            ("--min-timeout", o.min_timeout),
+            ("--max-timeout", o.max_timeout),
+            ("--busy-backoff", o.busy_backoff),
         ] {
-            let min = if key == "--shutdown-grace" { 0 } else { 1 };
-            if let Some(v) = v.filter(|v| !(min..=max).contains(&ms(*v))) {
-                return Err(cli(key, format!("{} is out of range: expected {min} ms to {max} ms", ms(v))));
-            }
+            v.map(SaWait::check).transpose().map_err(|m| cli(key, m))?;
         }
-        if o.max_pinned.is_some_and(|n| n > 65536) {
-            return Err(cli("--max-pinned", "expected 0 to 65536".into()));
-        }
-        if o.max_line.is_some_and(|n| !(1024..=16 << 20).contains(&n)) {
-            return Err(cli("--max-line", "expected 1KiB to 16MiB".into()));
-        }
+        o.shutdown_grace.map(Grace::check).transpose().map_err(|m| cli("--shutdown-grace", m))?;
+        o.max_pinned
+            .map(|n| PinCount::check(i64::try_from(n).unwrap_or(i64::MAX)))
+            .transpose()
+            .map_err(|m| cli("--max-pinned", m))?;
+        o.max_line.map(|n| LineSize::check(n as u64)).transpose().map_err(|m| cli("--max-line", m))?;
         if s.acm_socket.is_some() && s.acm_socket == s.admin_socket {
             return Err(at("daemon", "admin_socket", "the ACM and admin sockets must differ".into()));
         }
@@ -912,6 +933,32 @@ mod tests {
 
     fn load(text: &str) -> Result<Settings, ConfigError> {
         Settings::from_text(Some(Path::new("t.toml")), text, &Overrides::default())
+    }
+
+    #[test]
+    fn flags_have_the_files_limits() {
+        let with = |o: Overrides| Settings::from_text(None, "", &o);
+        let err = |o: Overrides| with(o).unwrap_err().key.unwrap_or_default();
+        let ms = Duration::from_millis;
+        assert_eq!(err(Overrides { min_timeout: Some(ms(0)), ..Overrides::default() }), "--min-timeout");
+        assert_eq!(
+            err(Overrides { busy_backoff: Some(ms(600_001)), ..Overrides::default() }),
+            "--busy-backoff"
+        );
+        assert_eq!(
+            err(Overrides { shutdown_grace: Some(ms(60_001)), ..Overrides::default() }),
+            "--shutdown-grace"
+        );
+        assert_eq!(err(Overrides { max_pinned: Some(65_537), ..Overrides::default() }), "--max-pinned");
+        assert_eq!(err(Overrides { max_line: Some(1023), ..Overrides::default() }), "--max-line");
+        let s = with(Overrides {
+            shutdown_grace: Some(ms(0)),
+            max_line: Some(1024),
+            max_pinned: Some(0),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!((s.clients.shutdown_grace, s.clients.max_line, s.max_pinned), (ms(0), 1024, Some(0)));
     }
 
     #[test]
