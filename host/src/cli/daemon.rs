@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use super::CliError;
 use crate::daemon::config::{
-    parse_duration, parse_level, parse_size, parse_timeout, ModeName, Overrides, PortArg, Settings,
+    parse_duration, parse_level, parse_size, parse_sm_change, parse_timeout, ModeName, Overrides, PortArg,
+    Settings,
 };
 use crate::daemon::{self, DaemonError};
 use localsa_core::engine::SmChangePolicy;
@@ -116,14 +117,6 @@ pub struct DaemonArgs {
     /// On SIGTERM/SIGINT, how long error answers to pending requests may take to drain.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub shutdown_grace: Option<Duration>,
-}
-
-fn parse_sm_change(s: &str) -> Result<SmChangePolicy, String> {
-    match s {
-        "revalidate" => Ok(SmChangePolicy::Revalidate),
-        "flush" => Ok(SmChangePolicy::Flush),
-        _ => Err(format!("{s:?} is not a policy: revalidate or flush")),
-    }
 }
 
 /// `--timeout`'s value: a duration, or `None` for `auto`. A type of its own because clap reads

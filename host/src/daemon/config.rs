@@ -363,11 +363,15 @@ struct ClientsSection {
     shutdown_grace: Option<Grace>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-enum SmChange {
-    Revalidate,
-    Flush,
+/// `sm_change`: the same words as `--sm-change`.
+#[derive(Debug, Clone, Copy)]
+struct SmChange(SmChangePolicy);
+
+impl<'de> Deserialize<'de> for SmChange {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_sm_change(&s).map(SmChange).map_err(de::Error::custom)
+    }
 }
 
 // The limits of the keys that have flags of the same name too: one type each, so the file
@@ -663,6 +667,15 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     value.checked_mul(scale).ok_or_else(|| format!("{text:?} is too large"))
 }
 
+/// An SM-change policy: `revalidate` or `flush`.
+pub fn parse_sm_change(text: &str) -> Result<SmChangePolicy, String> {
+    match text {
+        "revalidate" => Ok(SmChangePolicy::Revalidate),
+        "flush" => Ok(SmChangePolicy::Flush),
+        _ => Err(format!("{text:?} is not a policy: revalidate or flush")),
+    }
+}
+
 /// `error`, `warn`, `info`, `debug`, `trace` or `off`.
 pub fn parse_level(text: &str) -> Result<log::LevelFilter, String> {
     text.parse().map_err(|_| format!("{text:?} is not a log level: error, warn, info, debug, trace, off"))
@@ -840,13 +853,8 @@ impl Settings {
         if let Some(v) = o.heartbeat.or(sa.heartbeat.map(|v| v.0)) {
             e.heartbeat = core_duration(v);
         }
-        if let Some(p) = o.sm_change {
+        if let Some(p) = o.sm_change.or(sa.sm_change.map(|p| p.0)) {
             e.sm_change = p;
-        } else if let Some(p) = sa.sm_change {
-            e.sm_change = match p {
-                SmChange::Revalidate => SmChangePolicy::Revalidate,
-                SmChange::Flush => SmChangePolicy::Flush,
-            };
         }
         e.subscribe = if o.no_subscribe { false } else { sa.subscribe.unwrap_or(e.subscribe) };
         e.serve_sa = o.serve_sa || sa.serve_sa.unwrap_or(false);
