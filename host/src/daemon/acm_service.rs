@@ -121,10 +121,9 @@ impl Runtime<'_> {
         &mut self,
         r: &ResolveRequest,
     ) -> Result<(usize, Query, ResolveFlags, Option<Endpoint>), AcmStatus> {
-        let first = self.ports[0].local().clone();
-        let (query, flags, source) = acm_query(r, &first, &self.hosts, &mut self.stats)?;
+        let (query, flags, source) = acm_query(r, self.ports[0].local(), &self.hosts, &mut self.stats)?;
         let key = SourceKey::of_query(&query);
-        match route(&self.locals(), key) {
+        match route(&self.ports, key) {
             Some(port) => Ok((port, query, flags, source)),
             None => {
                 log::debug!(

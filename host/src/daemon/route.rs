@@ -46,15 +46,34 @@ impl SourceKey {
     }
 }
 
+/// What routing looks at in a port: the daemon's served ports, or bare [`LocalPort`]s in tests.
+/// Routing reads the ports in place (no list is built per request).
+pub trait Routable {
+    /// The port as its engine knows it.
+    fn local_port(&self) -> &LocalPort;
+}
+
+impl Routable for &LocalPort {
+    fn local_port(&self) -> &LocalPort {
+        self
+    }
+}
+
+impl Routable for super::served::Served<'_> {
+    fn local_port(&self) -> &LocalPort {
+        self.local()
+    }
+}
+
 /// The port (an index into `ports`) for a request with source `key`; `None` when the source
 /// names no local port and there are several.
-pub fn route(ports: &[&LocalPort], key: SourceKey) -> Option<usize> {
+pub fn route(ports: &[impl Routable], key: SourceKey) -> Option<usize> {
     if ports.is_empty() {
         return None;
     }
     let found = match (key.sgid, key.slid) {
-        (Some(g), _) => ports.iter().position(|p| p.gid == g),
-        (None, Some(l)) => ports.iter().position(|p| owns_lid(p, l)),
+        (Some(g), _) => ports.iter().position(|p| p.local_port().gid == g),
+        (None, Some(l)) => ports.iter().position(|p| owns_lid(p.local_port(), l)),
         (None, None) => Some(0),
     };
     match found {
@@ -67,11 +86,11 @@ pub fn route(ports: &[&LocalPort], key: SourceKey) -> Option<usize> {
 /// The port a path belongs to (a pin, a path read back from the pinned file): the port with
 /// its SGID, else the one whose LIDs hold its SLID, else with one port that port (`None`: it
 /// names no local port and there are several).
-pub fn route_path(ports: &[&LocalPort], sgid: Gid, slid: u16) -> Option<usize> {
+pub fn route_path(ports: &[impl Routable], sgid: Gid, slid: u16) -> Option<usize> {
     ports
         .iter()
-        .position(|p| p.gid == sgid)
-        .or_else(|| ports.iter().position(|p| slid != 0 && owns_lid(p, slid)))
+        .position(|p| p.local_port().gid == sgid)
+        .or_else(|| ports.iter().position(|p| slid != 0 && owns_lid(p.local_port(), slid)))
         .or_else(|| (ports.len() == 1).then_some(0))
 }
 
@@ -89,7 +108,7 @@ impl Runtime<'_> {
         }
         let (q, f) = p.to_query(self.ports[0].local()).map_err(|m| (ErrorCode::InvalidQuery, m))?;
         let key = SourceKey::of_query(&q);
-        match route(&self.locals(), key) {
+        match route(&self.ports, key) {
             Some(port) => Ok((port, q, f)),
             None => Err((
                 ErrorCode::NoSuchPort,
@@ -140,7 +159,8 @@ mod tests {
         assert_eq!(route(&ports, SourceKey::default()), Some(0));
         // One port takes any source.
         assert_eq!(route(&[&a], gid(0x30)), Some(0));
-        assert_eq!(route(&[], SourceKey::default()), None);
+        let none: [&LocalPort; 0] = [];
+        assert_eq!(route(&none, SourceKey::default()), None);
     }
 
     #[test]

@@ -1010,7 +1010,7 @@ impl<'e> Runtime<'e> {
 
     /// The port a pinned path belongs to ([`super::route::route_path`]).
     pub(super) fn pin_port(&self, r: &localsa_core::wire::path_record::Record) -> Option<usize> {
-        super::route::route_path(&self.locals(), r.sgid, r.slid.get())
+        super::route::route_path(&self.ports, r.sgid, r.slid.get())
     }
 
     /// Writes every port's pinned entries to the pinned file. `false` if that failed.
@@ -1140,11 +1140,6 @@ impl<'e> Runtime<'e> {
     /// Every port's engine counters added up.
     pub(super) fn engine_stats(&self) -> localsa_core::engine::Stats {
         sum_engine_stats(self.ports.iter().map(|p| p.engine.stats()))
-    }
-
-    /// The ports as their engines know them, in order (for [`super::route::route`]).
-    pub(super) fn locals(&self) -> Vec<&localsa_core::engine::LocalPort> {
-        self.ports.iter().map(Served::local).collect()
     }
 
     /// The index of the port whose umad index is `umad`.
